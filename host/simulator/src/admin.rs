@@ -1,0 +1,172 @@
+//! The admin API under `/_sim/`: no authentication, JSON in and out, never in the
+//! call log and never counted against the quota. It lets the demo, tests in other
+//! processes and humans play the customer and the human agent.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{AgentEdit, Fault, NewComment, NewTicket, Shared, SimUser};
+
+/// The admin routes, to be nested under `/_sim`.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(info))
+        .route("/tickets", get(list_tickets).post(create_ticket))
+        .route("/tickets/{id}", get(show_ticket).put(agent_edit))
+        .route("/tickets/{id}/comments", post(add_comment))
+        .route("/calls", get(list_calls).delete(clear_calls))
+        .route(
+            "/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/users", get(list_users).post(add_user))
+        .route("/rate_limit", axum::routing::delete(reset_rate_limit))
+        .fallback(|| async { admin_error(StatusCode::NOT_FOUND, "no such admin endpoint") })
+        .with_state(shared)
+}
+
+fn admin_error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (status, Json(json!({"error": msg.to_string()}))).into_response()
+}
+
+fn not_found(id: u64) -> Response {
+    admin_error(StatusCode::NOT_FOUND, format!("no ticket {id}"))
+}
+
+type Shr = AxState<Arc<Shared>>;
+
+async fn info(AxState(shared): Shr) -> Json<Value> {
+    let st = shared.lock();
+    Json(json!({
+        "base_url": shared.base_url,
+        "seat": st.seat,
+        "api_token": st.api_token,
+        "authorization": st.auth_header(),
+        "rate_limit_per_minute": st.rate_limit,
+        "users": st.users(),
+    }))
+}
+
+async fn list_tickets(AxState(shared): Shr) -> Json<Value> {
+    let st = shared.lock();
+    let tickets: Vec<Value> = st
+        .ticket_ids()
+        .into_iter()
+        .filter_map(|id| st.ticket_state(id, &shared.base_url))
+        .map(|s| s.ticket)
+        .collect();
+    Json(json!({"tickets": tickets}))
+}
+
+async fn create_ticket(AxState(shared): Shr, Json(t): Json<NewTicket>) -> Response {
+    let mut st = shared.lock();
+    let id = st.create_ticket(t);
+    let ticket = st.sim_ticket(id, &shared.base_url).map(|t| t.ticket);
+    (StatusCode::CREATED, Json(json!({"ticket": ticket}))).into_response()
+}
+
+async fn show_ticket(AxState(shared): Shr, Path(id): Path<u64>) -> Response {
+    match shared.lock().ticket_state(id, &shared.base_url) {
+        Some(state) => Json(state).into_response(),
+        None => not_found(id),
+    }
+}
+
+async fn agent_edit(
+    AxState(shared): Shr,
+    Path(id): Path<u64>,
+    edit: Option<Json<AgentEdit>>,
+) -> Response {
+    let mut st = shared.lock();
+    let edit = edit.map(|Json(e)| e).unwrap_or_default();
+    match st.agent_edit(id, edit) {
+        Ok(()) => Json(st.ticket_state(id, &shared.base_url)).into_response(),
+        Err(e) if st.ticket_state(id, "").is_none() => admin_error(StatusCode::NOT_FOUND, e),
+        Err(e) => admin_error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+async fn add_comment(
+    AxState(shared): Shr,
+    Path(id): Path<u64>,
+    Json(c): Json<NewComment>,
+) -> Response {
+    let mut st = shared.lock();
+    if st.ticket_state(id, "").is_none() {
+        return not_found(id);
+    }
+    match st.add_comment(id, c) {
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(st.ticket_state(id, &shared.base_url)),
+        )
+            .into_response(),
+        Err(e) => admin_error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+async fn list_calls(AxState(shared): Shr) -> Json<Value> {
+    Json(json!({"calls": shared.lock().calls}))
+}
+
+async fn clear_calls(AxState(shared): Shr) -> StatusCode {
+    shared.lock().calls.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn list_faults(AxState(shared): Shr) -> Json<Value> {
+    Json(json!({"faults": shared.lock().faults}))
+}
+
+async fn add_fault(AxState(shared): Shr, Json(f): Json<Fault>) -> Response {
+    shared.lock().faults.push(f.clone());
+    (StatusCode::CREATED, Json(json!({"fault": f}))).into_response()
+}
+
+async fn clear_faults(AxState(shared): Shr) -> StatusCode {
+    shared.lock().faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn list_users(AxState(shared): Shr) -> Json<Value> {
+    Json(json!({"users": shared.lock().users()}))
+}
+
+/// A user to add; the id is picked when absent and the role defaults to end-user.
+#[derive(Deserialize)]
+struct NewUser {
+    id: Option<u64>,
+    name: String,
+    email: String,
+    #[serde(default = "end_user")]
+    role: String,
+}
+
+fn end_user() -> String {
+    "end-user".to_string()
+}
+
+async fn add_user(AxState(shared): Shr, Json(u): Json<NewUser>) -> Response {
+    let mut st = shared.lock();
+    let id = u.id.unwrap_or_else(|| st.next_user_id());
+    st.add_user(SimUser {
+        id,
+        name: u.name,
+        email: u.email,
+        role: u.role,
+    });
+    let user = st.user_json(id, &shared.base_url);
+    (StatusCode::CREATED, Json(json!({"user": user}))).into_response()
+}
+
+async fn reset_rate_limit(AxState(shared): Shr) -> StatusCode {
+    shared.lock().reset_rate_window();
+    StatusCode::NO_CONTENT
+}

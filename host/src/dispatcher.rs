@@ -1,0 +1,116 @@
+//! Workers that take tickets from the inbox and handle them. Many tickets run in
+//! parallel (up to `gateway.concurrency`); the inbox guarantees one run per ticket at a
+//! time.
+
+use crate::gateway::Gateway;
+use crate::handling::{handle, Disposition};
+use crate::inbox::Claimed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Longest a worker sleeps without looking at the inbox (a backstop: new notifications
+/// and due retries wake it sooner).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Starts `gateway.concurrency` workers. They stop once shutdown has begun and their
+/// current ticket is done; tickets not yet started stay in the inbox.
+pub fn spawn_workers(gw: Arc<Gateway>) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    for worker in 0..gw.config().gateway.concurrency {
+        let gw = gw.clone();
+        set.spawn(async move { worker_loop(gw, worker).await });
+    }
+    set
+}
+
+async fn worker_loop(gw: Arc<Gateway>, worker: usize) {
+    loop {
+        if gw.is_shutting_down() {
+            return;
+        }
+        // Register interest before looking, so a notification that lands between the
+        // look and the wait still wakes us.
+        let notified = gw.work_available.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let claimed = {
+            let inbox = gw.inbox.clone();
+            tokio::task::spawn_blocking(move || inbox.claim(now_ms())).await
+        };
+        match claimed {
+            Ok(Ok(Some(c))) => {
+                process(&gw, &c).await;
+                continue;
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(worker, error = %format!("{e:#}"), "cannot read the inbox")
+            }
+            Err(e) => tracing::error!(worker, error = %e, "inbox task failed"),
+        }
+        let wait = match gw.inbox.next_due() {
+            Ok(Some(due)) => {
+                Duration::from_millis((due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
+            }
+            _ => IDLE_POLL,
+        };
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn process(gw: &Arc<Gateway>, claimed: &Claimed) {
+    let disposition = handle(gw, claimed).await;
+    let inbox = gw.inbox.clone();
+    let audit = gw.audit.clone();
+    let claimed = claimed.clone();
+    let gw2 = gw.clone();
+    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let record = match &disposition {
+            Disposition::Done(r) => {
+                if inbox.complete(&claimed)? {
+                    gw2.inbox_depth
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                r
+            }
+            Disposition::RetryAfter(wait, r) => {
+                inbox.retry_at(&claimed, now_ms() + wait.as_millis() as i64, &r.reason)?;
+                r
+            }
+        };
+        audit.record(record)?;
+        let brand = if record.brand.is_empty() {
+            "unknown"
+        } else {
+            record.brand.as_str()
+        };
+        gw2.metrics
+            .runs
+            .get_or_create(&crate::metrics::RunLabels {
+                brand: brand.to_string(),
+                outcome: record.outcome.clone(),
+            })
+            .inc();
+        gw2.metrics
+            .run_duration
+            .get_or_create(&crate::metrics::BrandLabels {
+                brand: brand.to_string(),
+            })
+            .observe(record.duration_ms as f64 / 1000.0);
+        // Another notification may have come in during the run.
+        gw2.work_available.notify_one();
+        Ok(())
+    })
+    .await;
+    if let Err(e) = result.map_err(anyhow::Error::from).and_then(|r| r) {
+        tracing::error!(error = %format!("{e:#}"), "cannot record the end of a run in the inbox");
+    }
+}

@@ -1,0 +1,197 @@
+//! Prometheus metrics, served at `GET /metrics` in the text exposition format.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of a notification counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// Endpoint name, or `unknown`.
+    pub endpoint: String,
+    /// `accepted`, `coalesced`, `malformed`, `too_large`, `bad_signature`, `unavailable`.
+    pub result: String,
+}
+
+/// Labels of a run counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RunLabels {
+    /// Brand name.
+    pub brand: String,
+    /// `handled`, `handed_off`, `skipped`, `failed`, `retry`.
+    pub outcome: String,
+}
+
+/// Labels of a per-brand metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BrandLabels {
+    /// Brand name.
+    pub brand: String,
+}
+
+/// Labels of a Zendesk call counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// Environment name.
+    pub environment: String,
+    /// Method and path template, e.g. `GET /api/v2/tickets/{id}/comments`.
+    pub call: String,
+    /// HTTP status, or `error` when there was no answer.
+    pub status: String,
+}
+
+/// Labels of a reload counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// Brand name.
+    pub brand: String,
+    /// `ok` or `failed`.
+    pub result: String,
+}
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Notifications received, per endpoint and result.
+    pub notifications: Family<NotificationLabels, Counter>,
+    /// Plugin runs, per brand and outcome.
+    pub runs: Family<RunLabels, Counter>,
+    /// Duration of handling a ticket, per brand.
+    pub run_duration: Family<BrandLabels, Histogram>,
+    /// Zendesk API calls, per environment, call and status.
+    pub zendesk_calls: Family<CallLabels, Counter>,
+    /// Tickets waiting or running in the inbox.
+    pub inbox_depth: Gauge,
+    /// Plugin reloads, per brand and result.
+    pub reloads: Family<ReloadLabels, Counter>,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("zendesk_gateway");
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        let runs = Family::<RunLabels, Counter>::default();
+        let run_duration = Family::<BrandLabels, Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        let zendesk_calls = Family::<CallLabels, Counter>::default();
+        let inbox_depth = Gauge::default();
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications received, by endpoint and result",
+            notifications.clone(),
+        );
+        registry.register("runs", "Plugin runs, by brand and outcome", runs.clone());
+        registry.register(
+            "run_duration_seconds",
+            "Time to handle a ticket, by brand",
+            run_duration.clone(),
+        );
+        registry.register(
+            "zendesk_calls",
+            "Zendesk API calls, by environment, call and status",
+            zendesk_calls.clone(),
+        );
+        registry.register(
+            "inbox_depth",
+            "Tickets waiting or running in the inbox",
+            inbox_depth.clone(),
+        );
+        registry.register(
+            "plugin_reloads",
+            "Plugin reloads, by brand and result",
+            reloads.clone(),
+        );
+        Metrics {
+            registry,
+            notifications,
+            runs,
+            run_duration,
+            zendesk_calls,
+            inbox_depth,
+            reloads,
+        }
+    }
+}
+
+impl Metrics {
+    /// The metrics in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Counts a notification.
+    pub fn notification(&self, endpoint: &str, result: &str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                endpoint: endpoint.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a Zendesk call; `path` is turned into a template (ids become `{id}`).
+    pub fn zendesk_call(&self, environment: &str, method: &str, path: &str, status: &str) {
+        self.zendesk_calls
+            .get_or_create(&CallLabels {
+                environment: environment.to_string(),
+                call: format!("{method} {}", path_template(path)),
+                status: status.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// `/api/v2/tickets/12/comments?x` -> `/api/v2/tickets/{id}/comments`: bounded label values.
+pub fn path_template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or("");
+    path.split('/')
+        .map(|seg| {
+            let bare = seg.strip_suffix(".json").unwrap_or(seg);
+            if !bare.is_empty() && bare.chars().all(|c| c.is_ascii_digit()) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_and_renders() {
+        assert_eq!(
+            path_template("/api/v2/tickets/12/comments?include=users"),
+            "/api/v2/tickets/{id}/comments"
+        );
+        assert_eq!(path_template("/api/v2/users/me"), "/api/v2/users/me");
+        let m = Metrics::default();
+        m.notification("acme", "accepted");
+        m.zendesk_call("prod", "GET", "/api/v2/tickets/5", "200");
+        let text = m.render();
+        assert!(
+            text.contains(
+                "zendesk_gateway_notifications_total{endpoint=\"acme\",result=\"accepted\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("call=\"GET /api/v2/tickets/{id}\""), "{text}");
+    }
+}

@@ -1,0 +1,211 @@
+//! One run of a plugin on one ticket: a fresh `Store` with the brand's limits, the
+//! plugin instantiated from its `InstancePre`, `handle` called under a deadline, and
+//! whatever happened turned into a [`RunResult`]. Never panics, never hangs.
+
+use super::bindings::{Event, Mode as WitMode, Outcome};
+use super::engine::PluginEngine;
+use super::host::{RunContext, RunState};
+use super::plugin::LoadedPlugin;
+use crate::config::Mode;
+use std::time::{Duration, Instant};
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// How much of a plugin's stdout and stderr is kept per run (the rest is dropped).
+const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// What the run is about.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The environment's name.
+    pub environment: String,
+    /// The endpoint that received the notification.
+    pub endpoint: String,
+    /// The brand's mode for this run.
+    pub mode: Mode,
+}
+
+/// What the plugin decided, when it finished normally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The AI handled the ticket.
+    Handled(String),
+    /// The plugin handed the ticket to humans.
+    HandedOff(String),
+    /// Nothing to do.
+    Skipped(String),
+}
+
+/// Why a run did not finish normally. The text is written for a support agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunFailure {
+    /// The plugin ran past its deadline.
+    Timeout(Duration),
+    /// The plugin tried to use more memory than its cap.
+    OutOfMemory(String),
+    /// The plugin crashed (a panic, a stack overflow, an invalid operation).
+    Crashed(String),
+    /// The plugin returned an error.
+    PluginError(String),
+    /// The plugin could not be started (for example the instance pool is exhausted).
+    StartFailed(String),
+}
+
+impl RunFailure {
+    /// A sentence a support agent can act on.
+    pub fn describe(&self) -> String {
+        match self {
+            RunFailure::Timeout(d) => format!(
+                "it did not finish within its time limit of {} ms",
+                d.as_millis()
+            ),
+            RunFailure::OutOfMemory(m) => format!("it ran out of memory ({m})"),
+            RunFailure::Crashed(m) => format!("it crashed ({m})"),
+            RunFailure::PluginError(m) => format!("it reported an error: {m}"),
+            RunFailure::StartFailed(m) => format!("it could not be started: {m}"),
+        }
+    }
+
+    /// A short machine-friendly name for metrics and tags.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunFailure::Timeout(_) => "timeout",
+            RunFailure::OutOfMemory(_) => "out_of_memory",
+            RunFailure::Crashed(_) => "crash",
+            RunFailure::PluginError(_) => "plugin_error",
+            RunFailure::StartFailed(_) => "start_failed",
+        }
+    }
+}
+
+/// Everything a run produced.
+pub struct RunResult {
+    /// The plugin's decision, or why there was none.
+    pub outcome: Result<RunOutcome, RunFailure>,
+    /// Reads and staged writes, refusals and log counts.
+    pub context: RunContext,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+/// Runs `plugin` for `context.ticket_id`.
+pub async fn run_plugin(
+    plugin: &LoadedPlugin,
+    context: RunContext,
+    request: &RunRequest,
+) -> RunResult {
+    let started = Instant::now();
+    let deadline = Duration::from_millis(context.brand.limits.deadline_ms);
+    let event = Event {
+        ticket_id: context.ticket_id,
+        brand: context.brand.name.clone(),
+        endpoint: request.endpoint.clone(),
+        environment: request.environment.clone(),
+        mode: match request.mode {
+            Mode::Listening => WitMode::Listening,
+            Mode::Live => WitMode::Live,
+        },
+    };
+    let stdout = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
+    let stderr = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
+    let state = RunState::new(context, stdout.clone(), stderr.clone());
+    let mut store = Store::new(plugin.pre.engine(), state);
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(PluginEngine::ticks_for(deadline));
+    store.epoch_deadline_trap();
+
+    let call = async {
+        let instance = plugin
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| RunFailure::StartFailed(format!("{e:#}")))?;
+        instance
+            .zendesk_gateway_plugin_handler()
+            .call_handle(&mut store, &event)
+            .await
+            .map_err(|e| classify_trap(&e))
+    };
+    // The epoch deadline stops wasm that loops; this timeout also stops a run that is
+    // blocked inside a host call (a slow Zendesk answer), which epochs cannot interrupt.
+    // A little slack lets the epoch trap win when both fire, for a more precise reason.
+    let result = match tokio::time::timeout(deadline + Duration::from_millis(50), call).await {
+        Ok(Ok(Ok(outcome))) => Ok(match outcome {
+            Outcome::Handled(r) => RunOutcome::Handled(r),
+            Outcome::HandedOff(r) => RunOutcome::HandedOff(r),
+            Outcome::Skipped(r) => RunOutcome::Skipped(r),
+        }),
+        Ok(Ok(Err(plugin_error))) => Err(RunFailure::PluginError(plugin_error)),
+        Ok(Err(failure)) => Err(failure),
+        Err(_elapsed) => Err(RunFailure::Timeout(deadline)),
+    };
+    let state = store.into_data();
+    let memory_note = state.limits.memory_denied.clone();
+    let result = match result {
+        // A plugin whose memory growth was refused usually dies by `unreachable` (Rust's
+        // allocation-failure abort); report the cause, not the symptom.
+        Err(RunFailure::Crashed(_)) if memory_note.is_some() => {
+            Err(RunFailure::OutOfMemory(format!(
+                "{}, over its cap of {} MiB",
+                memory_note.unwrap_or_default(),
+                state.ctx.brand.limits.memory_mib
+            )))
+        }
+        Err(RunFailure::Crashed(m)) => Err(RunFailure::Crashed(with_panic_message(m, &stderr))),
+        other => other,
+    };
+    let context = state.ctx;
+    forward_output(&context, "stdout", &stdout);
+    forward_output(&context, "stderr", &stderr);
+    RunResult {
+        outcome: result,
+        context,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn classify_trap(e: &wasmtime::Error) -> RunFailure {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => RunFailure::Timeout(Duration::ZERO),
+        Some(Trap::StackOverflow) => {
+            RunFailure::Crashed("call stack exhausted: runaway recursion".into())
+        }
+        Some(Trap::UnreachableCodeReached) => {
+            RunFailure::Crashed("it aborted (a panic or a failed allocation)".into())
+        }
+        Some(t) => RunFailure::Crashed(t.to_string()),
+        None => RunFailure::Crashed(format!("{e:#}")),
+    }
+}
+
+/// Adds the panic message a Rust plugin printed on stderr to the crash reason.
+fn with_panic_message(reason: String, stderr: &MemoryOutputPipe) -> String {
+    let text = String::from_utf8_lossy(&stderr.contents()).to_string();
+    match text.lines().find(|l| l.contains("panicked at")) {
+        Some(line) => {
+            let msg: Vec<&str> = text
+                .lines()
+                .skip_while(|l| *l != line)
+                .skip(1)
+                .take(1)
+                .collect();
+            format!("{reason}: {} {}", line.trim(), msg.join(" ").trim())
+        }
+        None => reason,
+    }
+}
+
+/// Sends what the plugin printed to the gateway's log, one line per line, tagged.
+fn forward_output(context: &RunContext, stream: &str, pipe: &MemoryOutputPipe) {
+    let bytes = pipe.contents();
+    if bytes.is_empty() {
+        return;
+    }
+    for line in String::from_utf8_lossy(&bytes)
+        .lines()
+        .take(context.brand.limits.max_log_lines)
+    {
+        tracing::info!(target: "plugin", brand = %context.brand.name, ticket = context.ticket_id,
+            plugin_version = %context.plugin_version, stream, "{line}");
+    }
+}

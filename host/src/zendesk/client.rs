@@ -1,0 +1,339 @@
+//! HTTP client for the Zendesk Support API, authenticated as the AI seat.
+
+use super::error::{ZendeskError, ZendeskErrorKind};
+use super::types::{Comment, Ticket, TicketUpdate, User};
+use crate::config::Environment;
+use base64::Engine as _;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tuning of the client's timeouts and retries.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+    /// Retries of a request that met a 429, a 5xx or no answer.
+    pub max_retries: u32,
+    /// First backoff after a 5xx; doubles each retry, with jitter.
+    pub initial_backoff: Duration,
+    /// Longest single wait, also the cap on Zendesk's Retry-After: past it the ticket
+    /// goes back to the inbox instead of holding a worker.
+    pub max_wait: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            request_timeout: Duration::from_secs(15),
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(200),
+            max_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A Zendesk API client for one environment. Cheap to clone.
+#[derive(Clone)]
+pub struct ZendeskClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Set while Zendesk refuses the credentials (401), for `/readyz`.
+    auth_problem: std::sync::Mutex<Option<String>>,
+    environment: String,
+    base_url: String,
+    http: reqwest::Client,
+    auth: HeaderValue,
+    limiter: DefaultDirectRateLimiter,
+    options: ClientOptions,
+}
+
+#[derive(Deserialize)]
+struct TicketEnvelope {
+    ticket: Ticket,
+}
+
+#[derive(Deserialize)]
+struct UserEnvelope {
+    user: User,
+}
+
+#[derive(Deserialize)]
+struct CommentsPage {
+    comments: Vec<Comment>,
+    /// Sideloaded authors, present when asked for with `include=users`.
+    #[serde(default)]
+    users: Vec<User>,
+    #[serde(default)]
+    meta: Option<PageMeta>,
+    #[serde(default)]
+    links: Option<PageLinks>,
+}
+
+#[derive(Deserialize)]
+struct PageMeta {
+    #[serde(default)]
+    has_more: bool,
+}
+
+#[derive(Deserialize)]
+struct PageLinks {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Upper bound on comment pages followed, so a misbehaving server cannot keep a run
+/// paging forever (100 pages x 100 comments).
+const MAX_COMMENT_PAGES: usize = 100;
+
+impl ZendeskClient {
+    /// A client for `env`, authenticated with the seat's API token, limited to the
+    /// environment's requests per minute.
+    pub fn new(
+        env: &Environment,
+        options: ClientOptions,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> anyhow::Result<Self> {
+        let credentials = format!("{}/token:{}", env.email, env.api_token.expose());
+        let mut auth = HeaderValue::from_str(&format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        ))?;
+        // Keeps the header out of reqwest's debug output.
+        auth.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            .user_agent(concat!("zendesk-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let rpm = NonZeroU32::new(env.requests_per_minute.max(1)).expect("max(1) is non-zero");
+        // A burst of a tenth of the minute's quota: smooth, but not one-at-a-time.
+        let burst = NonZeroU32::new((env.requests_per_minute / 10).max(1)).expect("non-zero");
+        let limiter = RateLimiter::direct(Quota::per_minute(rpm).allow_burst(burst));
+        Ok(ZendeskClient {
+            inner: Arc::new(Inner {
+                metrics,
+                auth_problem: std::sync::Mutex::new(None),
+                environment: env.name.clone(),
+                base_url: env.base_url.clone(),
+                http,
+                auth,
+                limiter,
+                options,
+            }),
+        })
+    }
+
+    /// Why Zendesk refuses this environment's credentials, if its last answer was a 401.
+    pub fn auth_problem(&self) -> Option<String> {
+        self.inner
+            .auth_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_auth_problem(&self, problem: Option<String>) {
+        *self
+            .inner
+            .auth_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = problem;
+    }
+
+    /// The environment this client talks to.
+    pub fn environment(&self) -> &str {
+        &self.inner.environment
+    }
+
+    /// `GET /api/v2/users/me`: who the credentials belong to. Zendesk answers bad
+    /// credentials here with an anonymous user (id null), not with 401.
+    pub async fn me(&self) -> Result<User, ZendeskError> {
+        let env: UserEnvelope = self.get_json("/api/v2/users/me").await?;
+        Ok(env.user)
+    }
+
+    /// `GET /api/v2/users/{id}`.
+    pub async fn user(&self, id: u64) -> Result<User, ZendeskError> {
+        let env: UserEnvelope = self.get_json(&format!("/api/v2/users/{id}")).await?;
+        Ok(env.user)
+    }
+
+    /// `GET /api/v2/tickets/{id}`.
+    pub async fn ticket(&self, id: u64) -> Result<Ticket, ZendeskError> {
+        let env: TicketEnvelope = self.get_json(&format!("/api/v2/tickets/{id}")).await?;
+        Ok(env.ticket)
+    }
+
+    /// `GET /api/v2/tickets/{id}/comments?include=users`, every page, oldest first, with
+    /// the comments' authors sideloaded: one request for a conversation of up to 100
+    /// comments and everyone in it.
+    pub async fn comments_with_users(
+        &self,
+        id: u64,
+    ) -> Result<(Vec<Comment>, Vec<User>), ZendeskError> {
+        let mut url = format!(
+            "{}/api/v2/tickets/{id}/comments?include=users&page[size]=100",
+            self.inner.base_url
+        );
+        let mut comments = Vec::new();
+        let mut users = Vec::new();
+        for _ in 0..MAX_COMMENT_PAGES {
+            let page: CommentsPage = self.request(Method::GET, &url, None).await?;
+            comments.extend(page.comments);
+            users.extend(page.users);
+            let has_more = page.meta.map(|m| m.has_more).unwrap_or(false);
+            match page.links.and_then(|l| l.next) {
+                // Never send the seat's credentials to a host other than the configured one.
+                Some(next) if has_more && next.starts_with(&self.inner.base_url) => url = next,
+                Some(next) if has_more => {
+                    return Err(ZendeskError {
+                        kind: ZendeskErrorKind::Unexpected,
+                        call: format!("GET /api/v2/tickets/{id}/comments"),
+                        status: "200".into(),
+                        message: format!(
+                            "next page link points outside {}: {next}",
+                            self.inner.base_url
+                        ),
+                        details: Vec::new(),
+                        retry_after: None,
+                    })
+                }
+                _ => break,
+            }
+        }
+        Ok((comments, users))
+    }
+
+    /// `PUT /api/v2/tickets/{id}` with one update; returns the ticket as Zendesk saved it.
+    pub async fn update_ticket(
+        &self,
+        id: u64,
+        update: &TicketUpdate,
+    ) -> Result<Ticket, ZendeskError> {
+        let body = serde_json::json!({ "ticket": update });
+        let url = format!("{}/api/v2/tickets/{id}", self.inner.base_url);
+        let env: TicketEnvelope = self.request(Method::PUT, &url, Some(body)).await?;
+        Ok(env.ticket)
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ZendeskError> {
+        let url = format!("{}{path}", self.inner.base_url);
+        self.request(Method::GET, &url, None).await
+    }
+
+    /// One API call, with the rate limiter, retries on 429 / 5xx / no answer, and the
+    /// answer decoded. A PUT is safe to retry: updates carry a safe-update stamp, so a
+    /// retry of an update that did land is refused with 409 instead of applied twice.
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ZendeskError> {
+        let call = format!(
+            "{method} {}",
+            url.strip_prefix(&self.inner.base_url).unwrap_or(url)
+        );
+        let opts = &self.inner.options;
+        let mut attempt = 0u32;
+        loop {
+            self.inner.limiter.until_ready().await;
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), url)
+                .header(AUTHORIZATION, self.inner.auth.clone());
+            if let Some(b) = &body {
+                req = req.header(CONTENT_TYPE, "application/json").json(b);
+            }
+            let path = url.strip_prefix(&self.inner.base_url).unwrap_or(url);
+            let err = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    self.inner.metrics.zendesk_call(
+                        &self.inner.environment,
+                        method.as_str(),
+                        path,
+                        status.as_str(),
+                    );
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .map(|s| Duration::from_secs_f64(s.max(0.0)));
+                    let text = resp.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        if self.inner.auth_problem.lock().is_ok_and(|p| p.is_some()) {
+                            self.set_auth_problem(None);
+                        }
+                        return serde_json::from_str(&text).map_err(|e| ZendeskError {
+                            kind: ZendeskErrorKind::Unexpected,
+                            call: call.clone(),
+                            status: status.as_u16().to_string(),
+                            message: format!("answer is not the documented JSON: {e}"),
+                            details: Vec::new(),
+                            retry_after: None,
+                        });
+                    }
+                    let err = ZendeskError::from_response(
+                        call.clone(),
+                        status.as_u16(),
+                        &text,
+                        retry_after,
+                    );
+                    if err.kind == ZendeskErrorKind::Unauthorized {
+                        tracing::error!(environment = %self.inner.environment, call = %call,
+                            "Zendesk refuses the AI seat's credentials (401): check the email and API token");
+                        self.set_auth_problem(Some(err.to_string()));
+                    }
+                    err
+                }
+                Err(e) => {
+                    self.inner.metrics.zendesk_call(
+                        &self.inner.environment,
+                        method.as_str(),
+                        path,
+                        "error",
+                    );
+                    ZendeskError::transport(call.clone(), e)
+                }
+            };
+            if !err.is_transient() || attempt >= opts.max_retries {
+                return Err(err);
+            }
+            let wait = match err.retry_after {
+                Some(ra) if ra > opts.max_wait => return Err(err),
+                Some(ra) => ra,
+                None => backoff(opts.initial_backoff, attempt, opts.max_wait),
+            };
+            tracing::warn!(
+                environment = %self.inner.environment,
+                call = %call,
+                status = %err.status,
+                wait_ms = wait.as_millis() as u64,
+                attempt = attempt + 1,
+                "Zendesk call failed, retrying"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: a random wait up to `initial * 2^attempt`,
+/// capped, so many workers retrying after one outage do not retry in lockstep.
+fn backoff(initial: Duration, attempt: u32, cap: Duration) -> Duration {
+    use rand::Rng;
+    let ceiling = initial.saturating_mul(1u32 << attempt.min(16)).min(cap);
+    let ms = ceiling.as_millis().max(1) as u64;
+    Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
+}

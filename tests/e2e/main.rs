@@ -1,0 +1,12 @@
+//! End-to-end tests: the gateway and the Zendesk simulator on loopback, with real plugins
+//! compiled from `plugins/`. One test binary with modules, to keep link time down.
+
+mod harness;
+
+mod durability;
+
+mod ingress;
+mod pipeline;
+mod reload;
+mod sandbox;
+mod startup;
