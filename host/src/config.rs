@@ -120,6 +120,17 @@ impl fmt::Display for Mode {
     }
 }
 
+/// Where a Listening Mode run keeps what it would have sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftsIn {
+    /// An internal note on the ticket (agents see the draft), plus the audit trail.
+    #[default]
+    Note,
+    /// Only the audit trail: nothing at all is written to the ticket's conversation.
+    Audit,
+}
+
 /// A brand and its plugin.
 #[derive(Debug, Clone)]
 pub struct Brand {
@@ -129,6 +140,8 @@ pub struct Brand {
     pub plugin: PathBuf,
     /// Listening or live.
     pub mode: Mode,
+    /// Where Listening Mode drafts go.
+    pub listening_drafts: DraftsIn,
     /// Limits for this brand's runs (defaults merged with overrides).
     pub limits: Limits,
     /// Agents (user ids) the plugin may assign to, besides the AI seat.
@@ -150,6 +163,9 @@ pub struct Endpoint {
     pub token: Secret,
     /// If set, requests must carry a valid Zendesk webhook signature.
     pub signing_secret: Option<Secret>,
+    /// Overrides the brand's mode for tickets arriving here (e.g. a UAT endpoint that
+    /// stays listening while production is live).
+    pub mode: Option<Mode>,
 }
 
 /// What went wrong loading a config, with the file and key it concerns.
@@ -246,6 +262,8 @@ struct RawBrand {
     plugin: PathBuf,
     mode: Mode,
     #[serde(default)]
+    listening_drafts: DraftsIn,
+    #[serde(default)]
     limits: Option<toml::Table>,
     #[serde(default)]
     allowed_agents: Vec<u64>,
@@ -262,6 +280,7 @@ struct RawEndpoint {
     token_env: Option<String>,
     signing_secret_env: Option<String>,
     signing_secret_file: Option<PathBuf>,
+    mode: Option<Mode>,
 }
 
 /// Shortest endpoint token accepted: the token is the only thing that authenticates a
@@ -442,6 +461,7 @@ impl Config {
                     name,
                     plugin: resolve(&b.plugin),
                     mode: b.mode,
+                    listening_drafts: b.listening_drafts,
                     limits,
                     allowed_agents: b.allowed_agents,
                     allowed_groups: b.allowed_groups,
@@ -523,6 +543,7 @@ impl Config {
                     environment: ep.environment,
                     token,
                     signing_secret,
+                    mode: ep.mode,
                 },
             );
         }

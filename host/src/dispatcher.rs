@@ -67,7 +67,18 @@ async fn worker_loop(gw: Arc<Gateway>, worker: usize) {
 }
 
 async fn process(gw: &Arc<Gateway>, claimed: &Claimed) {
-    let disposition = handle(gw, claimed).await;
+    use tracing::Instrument;
+    let n = &claimed.notification;
+    // Every log line of this run carries these fields (JSON logs put them in `span`).
+    let span = tracing::info_span!(
+        "run",
+        ticket = n.ticket_id,
+        environment = %n.environment,
+        endpoint = %n.endpoint,
+        brand = tracing::field::Empty,
+        plugin_version = tracing::field::Empty,
+    );
+    let disposition = handle(gw, claimed).instrument(span).await;
     let inbox = gw.inbox.clone();
     let audit = gw.audit.clone();
     let claimed = claimed.clone();

@@ -74,14 +74,28 @@ pub async fn handle(gw: &Gateway, claimed: &Claimed) -> Disposition {
         );
         return Disposition::Done(Box::new(r));
     };
+    let mode = endpoint.mode.unwrap_or(brand_rt.brand.mode);
+    let span = tracing::Span::current();
+    span.record("brand", brand_rt.brand.name.as_str());
+    span.record("plugin_version", brand_rt.plugin.version.as_str());
     record.brand = brand_rt.brand.name.clone();
-    record.mode = brand_rt.brand.mode.to_string();
+    record.mode = mode.to_string();
     record.plugin_version = brand_rt.plugin.version.clone();
 
     let max_conflicts = brand_rt.brand.limits.max_conflict_retries;
     let mut conflicts = 0;
     loop {
-        match attempt(gw, &brand_rt, &env, n.ticket_id, &n.endpoint, &mut record).await {
+        match attempt(
+            gw,
+            &brand_rt,
+            &env,
+            n.ticket_id,
+            &n.endpoint,
+            mode,
+            &mut record,
+        )
+        .await
+        {
             Attempt::Finished(outcome, reason) => {
                 return Disposition::Done(Box::new(finish(record, outcome, reason)));
             }
@@ -129,6 +143,7 @@ async fn attempt(
     env: &Arc<EnvironmentRuntime>,
     ticket_id: u64,
     endpoint: &str,
+    mode: crate::config::Mode,
     record: &mut crate::audit::AuditRecord,
 ) -> Attempt {
     let brand = &brand_rt.brand;
@@ -179,7 +194,7 @@ async fn attempt(
     let request = RunRequest {
         environment: env.config.name.clone(),
         endpoint: endpoint.to_string(),
-        mode: brand.mode,
+        mode,
     };
     let result = run_plugin(&plugin, context, &request).await;
     let failures = gw.count_run(&brand.name, &plugin.version, result.outcome.is_err());
@@ -236,7 +251,7 @@ async fn attempt(
             "the ticket is closed; Zendesk does not allow changes".into(),
         );
     }
-    let update = staged.to_update(&ticket, env.seat.id, brand.mode);
+    let update = staged.to_update(&ticket, env.seat.id, mode, brand.listening_drafts);
     if update.is_empty() {
         return Attempt::Finished(outcome, reason);
     }

@@ -2,7 +2,7 @@
 //! the one Zendesk update that commits it. Listening Mode is applied here: the one place
 //! that decides what may reach a customer.
 
-use crate::config::{Limits, Mode};
+use crate::config::{DraftsIn, Limits, Mode};
 use crate::zendesk::{Ticket, TicketUpdate, TicketUpdateComment};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -143,7 +143,13 @@ impl Staged {
     /// In Listening Mode nothing customer-visible is sent: the reply becomes an internal
     /// draft note and a status change is only described in it. Tags and assignment stay:
     /// they are invisible to the requester.
-    pub fn to_update(&self, ticket: &Ticket, seat_id: u64, mode: Mode) -> TicketUpdate {
+    pub fn to_update(
+        &self,
+        ticket: &Ticket,
+        seat_id: u64,
+        mode: Mode,
+        drafts: DraftsIn,
+    ) -> TicketUpdate {
         let mut update = TicketUpdate {
             safe_update: Some(true),
             updated_stamp: ticket.updated_at.clone(),
@@ -176,7 +182,7 @@ impl Staged {
                     ));
                 }
                 let mut parts = Vec::new();
-                if !draft.is_empty() {
+                if !draft.is_empty() && drafts == DraftsIn::Note {
                     parts.push(format!("{DRAFT_HEADER}\n\n{}", draft.join("\n\n")));
                 }
                 parts.extend(self.notes.iter().cloned());
@@ -195,12 +201,11 @@ impl Staged {
                 update.group_id = Some(*g);
                 update.assignee_id = Some(None);
             }
-            Some(AssigneeChange::Unassign) => {
-                // Unassigning a ticket someone else holds would take it from a human.
-                if ticket.assignee_id.is_some() {
-                    update.assignee_id = Some(None);
-                }
+            // Only when someone holds it: an update that changes nothing is skipped.
+            Some(AssigneeChange::Unassign) if ticket.assignee_id.is_some() => {
+                update.assignee_id = Some(None);
             }
+            Some(AssigneeChange::Unassign) => {}
             None => {}
         }
         if !self.add_tags.is_empty() || !self.remove_tags.is_empty() {
@@ -276,8 +281,13 @@ mod tests {
         s.remove_tags(vec!["old".into()], &l).unwrap();
         s.status = Some(StagedStatus::Solved);
         s.assignee = Some(AssigneeChange::Unassign);
-        let u = s.to_update(&ticket(&["old", "keep"], Some(9000)), 9000, Mode::Live);
-        assert_eq!(u.comment.as_ref().unwrap().public, true);
+        let u = s.to_update(
+            &ticket(&["old", "keep"], Some(9000)),
+            9000,
+            Mode::Live,
+            DraftsIn::Note,
+        );
+        assert!(u.comment.as_ref().unwrap().public);
         assert_eq!(u.tags, Some(vec!["keep".into(), "billing_issue".into()]));
         assert_eq!(u.status.as_deref(), Some("solved"));
         assert_eq!(u.assignee_id, Some(None));
@@ -291,7 +301,7 @@ mod tests {
         let mut s = Staged::default();
         s.reply("Hello".into(), &l).unwrap();
         s.status = Some(StagedStatus::Solved);
-        let u = s.to_update(&ticket(&[], None), 1, Mode::Listening);
+        let u = s.to_update(&ticket(&[], None), 1, Mode::Listening, DraftsIn::Note);
         let c = u.comment.unwrap();
         assert!(!c.public);
         assert!(c.body.starts_with(DRAFT_HEADER) && c.body.contains("Hello"));
@@ -322,7 +332,7 @@ mod tests {
             assignee: Some(AssigneeChange::Unassign),
             ..Default::default()
         };
-        let u = s.to_update(&ticket(&[], None), 1, Mode::Live);
+        let u = s.to_update(&ticket(&[], None), 1, Mode::Live, DraftsIn::Note);
         assert!(u.is_empty());
     }
 }

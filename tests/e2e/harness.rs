@@ -31,6 +31,8 @@ pub struct BrandSpec {
     pub token: String,
     /// Extra TOML lines in the brand table (e.g. limits).
     pub extra: String,
+    /// Extra TOML lines in the endpoint table (e.g. a signing secret).
+    pub endpoint_extra: String,
 }
 
 impl BrandSpec {
@@ -42,6 +44,7 @@ impl BrandSpec {
             mode: "live",
             token: token.to_string(),
             extra: String::new(),
+            endpoint_extra: String::new(),
         }
     }
 }
@@ -130,12 +133,13 @@ requests_per_minute = 6000
     );
     for b in brands {
         text.push_str(&format!(
-            "\n[brands.{name}]\nplugin = \"{plugin}\"\nmode = \"{mode}\"\n{extra}\n\n[endpoints.{name}]\nbrand = \"{name}\"\nenvironment = \"production\"\ntoken = \"{token}\"\n",
+            "\n[brands.{name}]\nplugin = \"{plugin}\"\nmode = \"{mode}\"\n{extra}\n\n[endpoints.{name}]\nbrand = \"{name}\"\nenvironment = \"production\"\ntoken = \"{token}\"\n{endpoint_extra}\n",
             name = b.name,
             plugin = b.plugin.display(),
             mode = b.mode,
             extra = b.extra,
-            token = b.token
+            token = b.token,
+            endpoint_extra = b.endpoint_extra
         ));
     }
     text
@@ -179,13 +183,22 @@ impl Harness {
 
     /// A simulator and a gateway serving `brands`.
     pub async fn with_brands(brands: Vec<BrandSpec>) -> Harness {
-        let config = sim_config();
+        Harness::custom(sim_config(), brands, |t| t).await
+    }
+
+    /// A simulator with `config` and a gateway serving `brands`, its config text passed
+    /// through `tweak` first (to change `[gateway]` settings).
+    pub async fn custom(
+        config: SimulatorConfig,
+        brands: Vec<BrandSpec>,
+        tweak: impl FnOnce(String) -> String,
+    ) -> Harness {
         let token = config.api_token.clone();
         let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let dir = scratch_dir("h");
-        let text = config_text(&sim.base_url(), &dir, &brands, "zendesk-token");
+        let text = tweak(config_text(&sim.base_url(), &dir, &brands, "zendesk-token"));
         let config = write_config(&dir, &text, &token);
         let gw = launch(
             config,

@@ -6,6 +6,7 @@ mod harness;
 mod durability;
 
 mod ingress;
+mod operations;
 mod pipeline;
 mod reload;
 mod sandbox;

@@ -110,7 +110,8 @@ async fn every_way_of_replacing_a_plugin_swaps_it_while_tickets_flow() {
         })
     };
 
-    let ways: [(&str, fn(&Path, &[u8])); 4] = [
+    type Replace = fn(&Path, &[u8]);
+    let ways: [(&str, Replace); 4] = [
         ("write in place", write_in_place),
         ("truncate then write", truncate_then_write),
         ("rename over", rename_over),
@@ -135,7 +136,8 @@ async fn every_way_of_replacing_a_plugin_swaps_it_while_tickets_flow() {
     stream.await.unwrap();
 
     // Every ticket of the stream was handled exactly once, by one of the two versions.
-    for id in sent.lock().unwrap().iter() {
+    let sent: Vec<u64> = sent.lock().unwrap().clone();
+    for id in &sent {
         let runs = h.wait_runs(*id, 1).await;
         assert_eq!(runs.len(), 1, "ticket {id}: {runs:?}");
         assert!(runs[0].plugin_version == v_triage || runs[0].plugin_version == v_orders);
