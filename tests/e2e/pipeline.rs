@@ -189,3 +189,42 @@ async fn a_ticket_that_does_not_exist_is_logged_and_nothing_breaks() {
     assert_ne!(runs[0].outcome, "failed");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_built_against_wit_0_1_0_still_works() {
+    let mut h = Harness::with_brands(vec![BrandSpec::new(
+        "legacy",
+        zendesk_gateway::plugin_artifacts::LEGACY_V0_1_PATH,
+        TRIAGE_TOKEN,
+    )])
+    .await;
+    assert_eq!(
+        h.gw()
+            .gateway
+            .brand("legacy")
+            .unwrap()
+            .plugin
+            .pre
+            .wit_version(),
+        "0.1.0"
+    );
+    let id = h.ticket("Old plugin", "Does the old plugin still answer?");
+    h.notify(TRIAGE_TOKEN, id).await;
+    let runs = h.wait_runs(id, 1).await;
+    assert_eq!(runs[0].outcome, "handled", "{:?}", runs[0]);
+    let state = h.sim.ticket(id).unwrap();
+    let reply = public_comments(&state)[1]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reply.contains("0.1.0 plugin") && reply.contains("Old plugin"),
+        "{reply}"
+    );
+    assert!(state.ticket["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "legacy_v0_1"));
+    h.stop().await;
+}

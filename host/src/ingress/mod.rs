@@ -267,6 +267,7 @@ async fn admin_plugins(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Re
                 "mode": b.brand.mode.to_string(),
                 "path": b.plugin.path.display().to_string(),
                 "version": b.plugin.version,
+                "wit_version": b.plugin.pre.wit_version(),
                 "loaded_at": b.plugin.loaded_at.to_rfc3339(),
                 "last_error": s.last_error,
                 "last_error_at": s.last_error_at,

@@ -4,7 +4,9 @@
 //! ever read and change the ticket it was handed; users are readable only when they
 //! appear on that ticket; assignment targets are checked against the brand's config.
 
-use super::bindings::zendesk_gateway::plugin::{actions, log, ticket, types};
+use super::bindings::zendesk_gateway::plugin::{
+    actions, knowledge, llm, log, settings, ticket, types,
+};
 use super::bindings::{FieldError, PluginError};
 use crate::config::{Brand, Limits};
 use crate::staging::{AssigneeChange, Refused, Staged, StagedStatus};
@@ -391,6 +393,33 @@ impl actions::Host for RunState {
             actions::Status::Solved => StagedStatus::Solved,
         });
         Ok(Ok(()))
+    }
+}
+
+// The capabilities added in 0.2.0. Until a brand configures them they answer as
+// "not configured": no model, an empty knowledge base, no settings.
+impl llm::Host for RunState {
+    async fn complete(
+        &mut self,
+        _request: llm::CompletionRequest,
+    ) -> wasmtime::Result<Result<llm::Completion, llm::LlmError>> {
+        Ok(Err(llm::LlmError::NotConfigured))
+    }
+}
+
+impl knowledge::Host for RunState {
+    async fn search(
+        &mut self,
+        _query: String,
+        _limit: u32,
+    ) -> wasmtime::Result<Vec<knowledge::Article>> {
+        Ok(Vec::new())
+    }
+}
+
+impl settings::Host for RunState {
+    async fn get(&mut self, _key: String) -> wasmtime::Result<Option<String>> {
+        Ok(None)
     }
 }
 

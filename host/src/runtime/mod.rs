@@ -6,6 +6,7 @@ pub mod engine;
 pub mod host;
 pub mod plugin;
 pub mod run;
+pub mod since_v0_1_0;
 
 pub use engine::{EnginePolicy, PluginEngine};
 pub use plugin::{LoadedPlugin, PluginLoadError};

@@ -4,6 +4,7 @@
 
 use super::bindings::BrandPluginPre;
 use super::host::RunState;
+use super::since_v0_1_0;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -25,7 +26,33 @@ pub struct LoadedPlugin {
     /// When it was loaded.
     pub loaded_at: DateTime<Utc>,
     /// Imports resolved once; instantiation per run is cheap.
-    pub pre: BrandPluginPre<RunState>,
+    pub pre: PluginPre,
+}
+
+/// A prepared plugin, by the WIT version it was built against.
+pub enum PluginPre {
+    /// `zendesk-gateway:plugin@0.2.0`, the latest.
+    Latest(BrandPluginPre<RunState>),
+    /// `zendesk-gateway:plugin@0.1.0`.
+    V0_1(since_v0_1_0::BrandPluginPre<RunState>),
+}
+
+impl PluginPre {
+    /// The WIT package version the plugin was built against.
+    pub fn wit_version(&self) -> &'static str {
+        match self {
+            PluginPre::Latest(_) => "0.2.0",
+            PluginPre::V0_1(_) => "0.1.0",
+        }
+    }
+
+    /// The engine the plugin was compiled for.
+    pub fn engine(&self) -> &Engine {
+        match self {
+            PluginPre::Latest(p) => p.engine(),
+            PluginPre::V0_1(p) => p.engine(),
+        }
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -66,7 +93,7 @@ pub enum PluginLoadError {
         reason: String,
     },
     /// A component, but it does not fit the `brand-plugin` world this host serves.
-    #[error("brand {brand}: plugin {path} (version {version}) does not implement zendesk-gateway:plugin/brand-plugin@0.1: {reason}")]
+    #[error("brand {brand}: plugin {path} (version {version}) does not implement zendesk-gateway:plugin/brand-plugin (0.1.0 or 0.2.0): {reason}")]
     WrongWorld {
         /// Brand.
         brand: String,
@@ -180,6 +207,13 @@ impl PluginLoader {
                 |s| s,
             )
             .expect("gateway interfaces link once into a fresh linker");
+            // The same linker also serves plugins built against older WIT versions:
+            // their imports have other versioned names, so both sets coexist.
+            since_v0_1_0::BrandPlugin::add_to_linker::<RunState, HasSelf<RunState>>(
+                &mut linker,
+                |s| s,
+            )
+            .expect("0.1.0 gateway interfaces link once into a fresh linker");
             linker
         })
     }
@@ -231,7 +265,14 @@ impl PluginLoader {
             .linker()
             .instantiate_pre(&component)
             .map_err(|e| wrong_world(format!("{e:#}")))?;
-        let pre = BrandPluginPre::new(instance_pre).map_err(|e| wrong_world(format!("{e:#}")))?;
+        // The export's versioned name tells which WIT the plugin was built against.
+        let pre = match BrandPluginPre::new(instance_pre.clone()) {
+            Ok(p) => PluginPre::Latest(p),
+            Err(latest_err) => match since_v0_1_0::BrandPluginPre::new(instance_pre) {
+                Ok(p) => PluginPre::V0_1(p),
+                Err(_) => return Err(wrong_world(format!("{latest_err:#}"))),
+            },
+        };
         Ok(LoadedPlugin {
             brand: brand.to_string(),
             path: path.to_path_buf(),

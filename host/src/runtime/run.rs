@@ -5,7 +5,8 @@
 use super::bindings::{Event, Mode as WitMode, Outcome};
 use super::engine::PluginEngine;
 use super::host::{RunContext, RunState};
-use super::plugin::LoadedPlugin;
+use super::plugin::{LoadedPlugin, PluginPre};
+use super::since_v0_1_0;
 use crate::config::Mode;
 use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap};
@@ -115,16 +116,32 @@ pub async fn run_plugin(
     store.epoch_deadline_trap();
 
     let call = async {
-        let instance = plugin
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| RunFailure::StartFailed(format!("{e:#}")))?;
-        instance
-            .zendesk_gateway_plugin_handler()
-            .call_handle(&mut store, &event)
-            .await
-            .map_err(|e| classify_trap(&e))
+        let start_failed = |e: wasmtime::Error| RunFailure::StartFailed(format!("{e:#}"));
+        match &plugin.pre {
+            PluginPre::Latest(pre) => {
+                let instance = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(start_failed)?;
+                instance
+                    .zendesk_gateway_plugin_handler()
+                    .call_handle(&mut store, &event)
+                    .await
+                    .map_err(|e| classify_trap(&e))
+            }
+            PluginPre::V0_1(pre) => {
+                let instance = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(start_failed)?;
+                let result = instance
+                    .zendesk_gateway_plugin_handler()
+                    .call_handle(&mut store, &since_v0_1_0::event(&event))
+                    .await
+                    .map_err(|e| classify_trap(&e))?;
+                Ok(result.map(since_v0_1_0::outcome))
+            }
+        }
     };
     // The epoch deadline stops wasm that loops; this timeout also stops a run that is
     // blocked inside a host call (a slow Zendesk answer), which epochs cannot interrupt.

@@ -10,7 +10,7 @@ use crate::types::Error;
 /// "The customer" is kept simple: any public comment not written by the seat. Human
 /// agents replying publicly count as well; a plugin that cares can look at the author.
 /// Internal notes (private comments) never count, since the requester cannot see them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Conversation {
     seat_id: u64,
     comments: Vec<Comment>,

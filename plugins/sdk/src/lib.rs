@@ -38,7 +38,7 @@ pub mod log;
 pub mod plan;
 pub mod text;
 
-/// Bindings generated from `wit/plugin.wit` (package `zendesk-gateway:plugin@0.1.0`,
+/// Bindings generated from `wit/plugin.wit` (package `zendesk-gateway:plugin@0.2.0`,
 /// world `brand-plugin`).
 ///
 /// Their documentation comes from the WIT file. Plugins usually reach them through the
@@ -49,7 +49,7 @@ pub mod bindings {
         world: "brand-plugin",
         path: "../../wit",
         // Plugins compare outcomes and plans in their unit tests.
-        additional_derives: [PartialEq, Eq],
+        additional_derives: [PartialEq],
         // The `export!` macro must be usable from the plugin crates, and find the types
         // here rather than in the plugin's own (nonexistent) `bindings` module.
         pub_export_macro: true,
