@@ -1070,3 +1070,43 @@ async fn json_matches_zendesks_openapi_description() {
     assert_conforms(&root, "TagsByObjectIdResponse", &tags);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn comments_sideload_their_authors_with_include_users() {
+    let sim = start(SimulatorConfig::default()).await;
+    let api = Api::new(&sim);
+    let t = sim.create_ticket(ticket("Sideload"));
+    sim.add_comment(t.id, NewComment::public(1001, "more details"))
+        .unwrap();
+    let page: Value = api
+        .send(
+            Method::GET,
+            &format!("/api/v2/tickets/{}/comments?include=users&page[size]=100", t.id),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let authors: HashSet<u64> = page["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["author_id"].as_u64().unwrap())
+        .collect();
+    let users: HashSet<u64> = page["users"]
+        .as_array()
+        .expect("users are sideloaded")
+        .iter()
+        .map(|u| u["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(authors, users, "exactly the page's authors, once each");
+    // Without the include, no users key: the plain shape stays as documented.
+    let plain: Value = api
+        .send(Method::GET, &format!("/api/v2/tickets/{}/comments", t.id), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(plain.get("users").is_none());
+}
