@@ -1081,7 +1081,10 @@ async fn comments_sideload_their_authors_with_include_users() {
     let page: Value = api
         .send(
             Method::GET,
-            &format!("/api/v2/tickets/{}/comments?include=users&page[size]=100", t.id),
+            &format!(
+                "/api/v2/tickets/{}/comments?include=users&page[size]=100",
+                t.id
+            ),
             None,
         )
         .await
@@ -1103,7 +1106,11 @@ async fn comments_sideload_their_authors_with_include_users() {
     assert_eq!(authors, users, "exactly the page's authors, once each");
     // Without the include, no users key: the plain shape stays as documented.
     let plain: Value = api
-        .send(Method::GET, &format!("/api/v2/tickets/{}/comments", t.id), None)
+        .send(
+            Method::GET,
+            &format!("/api/v2/tickets/{}/comments", t.id),
+            None,
+        )
         .await
         .json()
         .await

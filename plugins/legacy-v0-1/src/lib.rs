@@ -22,7 +22,8 @@ impl Guest for Legacy {
             seat.name, t.subject, event.brand
         ))
         .map_err(|e| format!("reply refused: {e:?}"))?;
-        actions::add_tags(&["legacy_v0_1".to_string()]).map_err(|e| format!("tags refused: {e:?}"))?;
+        actions::add_tags(&["legacy_v0_1".to_string()])
+            .map_err(|e| format!("tags refused: {e:?}"))?;
         Ok(Outcome::Handled("answered by the 0.1.0 plugin".into()))
     }
 }
