@@ -28,6 +28,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/users", get(list_users).post(add_user))
         .route("/rate_limit", axum::routing::delete(reset_rate_limit))
+        .route("/rules", get(list_rules))
+        .route("/webhook_deliveries", get(list_deliveries))
         .fallback(|| async { admin_error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .with_state(shared)
 }
@@ -164,6 +166,21 @@ async fn add_user(AxState(shared): Shr, Json(u): Json<NewUser>) -> Response {
     });
     let user = st.user_json(id, &shared.base_url);
     (StatusCode::CREATED, Json(json!({"user": user}))).into_response()
+}
+
+/// The account's webhooks, triggers and automations, as the API shows them.
+async fn list_rules(AxState(shared): Shr) -> Json<Value> {
+    let st = shared.lock();
+    Json(json!({
+        "webhooks": st.rules.webhooks_json(),
+        "triggers": st.rules.triggers_json(&shared.base_url),
+        "automations": st.rules.automations_json(),
+    }))
+}
+
+/// The webhook calls triggers made, oldest first.
+async fn list_deliveries(AxState(shared): Shr) -> Json<Value> {
+    Json(json!({"webhook_deliveries": shared.lock().rules.deliveries}))
 }
 
 async fn reset_rate_limit(AxState(shared): Shr) -> StatusCode {

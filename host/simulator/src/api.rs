@@ -33,6 +33,8 @@ struct Reply {
 enum ReplyBody {
     Json(Value),
     Text(&'static str),
+    /// 204 No Content.
+    Empty,
 }
 
 impl Reply {
@@ -46,14 +48,17 @@ impl Reply {
 
     fn into_response(self) -> Response {
         let (content_type, bytes) = match self.body {
-            ReplyBody::Json(v) => ("application/json; charset=utf-8", v.to_string()),
-            ReplyBody::Text(t) => ("text/plain; charset=utf-8", t.to_string()),
+            ReplyBody::Json(v) => (Some("application/json; charset=utf-8"), v.to_string()),
+            ReplyBody::Text(t) => (Some("text/plain; charset=utf-8"), t.to_string()),
+            ReplyBody::Empty => (None, String::new()),
         };
         let mut resp = Response::new(Body::from(bytes));
         *resp.status_mut() =
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(ct) = content_type {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
         h.insert("x-zendesk-api-version", HeaderValue::from_static("v2"));
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
@@ -106,6 +111,12 @@ fn reply_for_error(e: ApiError) -> Reply {
             )
         }
         ApiError::TooManyRequests { retry_after } => too_many(retry_after.to_string()),
+        // The webhooks API is a newer service with JSON:API-style errors (assumed from
+        // Zendesk's webhooks reference; the notes do not cover it).
+        ApiError::WebhookInvalid(detail) => Reply::json(
+            400,
+            json!({"errors": [{"code": "InvalidValue", "title": "Invalid webhook", "detail": detail}]}),
+        ),
         ApiError::Injected {
             status,
             retry_after,
@@ -370,6 +381,81 @@ fn route(
             let body = json_body(headers, body)?;
             let (status, v) = st.api_tags(id, m, body.as_ref(), query)?;
             Ok(Reply::json(status, v))
+        }
+        _ => route_account(st, base, method, segments, query, headers, body),
+    }
+}
+
+/// The account's configuration: brands, groups, webhooks, triggers, automations.
+fn route_account(
+    st: &mut State,
+    base: &str,
+    method: &Method,
+    segments: &[&str],
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Reply, ApiError> {
+    let seat = st.seat.id;
+    let now = chrono::Utc::now();
+    let r = &mut st.rules;
+    match (method.as_str(), segments) {
+        ("GET", ["brands"]) => Ok(Reply::json(200, r.list_brands(base))),
+        ("GET", ["groups"]) => Ok(Reply::json(200, r.list_groups(query, base)?)),
+        ("GET", ["group_memberships"]) => Ok(Reply::json(
+            200,
+            r.list_memberships(None, None, query, base)?,
+        )),
+        ("GET", ["users", id, "group_memberships"]) => Ok(Reply::json(
+            200,
+            r.list_memberships(Some(parse_id(id)?), None, query, base)?,
+        )),
+        ("GET", ["groups", id, "memberships"]) => Ok(Reply::json(
+            200,
+            r.list_memberships(None, Some(parse_id(id)?), query, base)?,
+        )),
+        ("GET", ["webhooks"]) => Ok(Reply::json(200, r.list_webhooks(query, base)?)),
+        ("POST", ["webhooks"]) => {
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(
+                201,
+                r.create_webhook(body.as_ref(), seat, now)?,
+            ))
+        }
+        ("GET", ["webhooks", id]) => Ok(Reply::json(200, r.show_webhook(id)?)),
+        ("PUT" | "PATCH", ["webhooks", id]) => {
+            let body = json_body(headers, body)?;
+            r.update_webhook(id, body.as_ref(), seat, now)?;
+            Ok(Reply {
+                status: 204,
+                body: ReplyBody::Empty,
+                headers: Vec::new(),
+            })
+        }
+        ("GET", ["webhooks", id, "signing_secret"]) => Ok(Reply::json(200, r.signing_secret(id)?)),
+        ("POST", ["webhooks", id, "signing_secret"]) => {
+            Ok(Reply::json(200, r.reset_signing_secret(id)?))
+        }
+        ("GET", ["triggers"]) => Ok(Reply::json(200, r.list_triggers(query, base)?)),
+        ("POST", ["triggers"]) => {
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(201, r.create_trigger(body.as_ref(), base)?))
+        }
+        ("GET", ["triggers", id]) => Ok(Reply::json(200, r.show_trigger(parse_id(id)?, base)?)),
+        ("PUT", ["triggers", id]) => {
+            let id = parse_id(id)?;
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(200, r.update_trigger(id, body.as_ref(), base)?))
+        }
+        ("GET", ["automations"]) => Ok(Reply::json(200, r.list_automations(query, base)?)),
+        ("POST", ["automations"]) => {
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(201, r.create_automation(body.as_ref())?))
+        }
+        ("PUT", ["automations", id]) => {
+            let id = parse_id(id)?;
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(200, r.update_automation(id, body.as_ref())?))
         }
         _ => Err(ApiError::InvalidEndpoint),
     }

@@ -10,11 +10,17 @@
 //! Besides the Zendesk API under `/api/v2/` it serves an unauthenticated admin API
 //! under `/_sim/` for tests, the demo and humans (create tickets, write customer
 //! comments, make a human agent's edit, read the call log, inject faults).
+//!
+//! Like Zendesk, it runs the account's triggers after every ticket create and update;
+//! a trigger's `notification_webhook` action calls the webhook's endpoint with the
+//! rendered body, signed with the webhook's signing secret (see `delivery.rs`).
 
 #![deny(missing_docs)]
 
 mod admin;
 mod api;
+mod delivery;
+mod rules;
 mod state;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -23,9 +29,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::rules::Delivery;
 use crate::state::State;
 
 /// The brand a ticket gets when the creator names none (admin API without `brand_id`).
@@ -56,6 +63,88 @@ impl SimUser {
     }
 }
 
+/// A Zendesk brand (`GET /api/v2/brands`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimBrand {
+    /// The brand id (tickets carry it as `brand_id`).
+    pub id: u64,
+    /// The brand's name, as setup looks it up.
+    pub name: String,
+    /// Its `{subdomain}.zendesk.com` host name.
+    pub subdomain: String,
+}
+
+impl SimBrand {
+    /// A brand with the given fields.
+    pub fn new(id: u64, name: &str, subdomain: &str) -> SimBrand {
+        SimBrand {
+            id,
+            name: name.to_string(),
+            subdomain: subdomain.to_string(),
+        }
+    }
+}
+
+/// A group of agents (`GET /api/v2/groups`) and who is a member of it
+/// (`GET /api/v2/group_memberships`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimGroup {
+    /// The group id.
+    pub id: u64,
+    /// The group's name.
+    pub name: String,
+    /// The user ids of its members (agents).
+    pub member_ids: Vec<u64>,
+}
+
+impl SimGroup {
+    /// A group with the given members.
+    pub fn new(id: u64, name: &str, member_ids: &[u64]) -> SimGroup {
+        SimGroup {
+            id,
+            name: name.to_string(),
+            member_ids: member_ids.to_vec(),
+        }
+    }
+}
+
+/// The triggers a new Zendesk account has that the setup guide talks about, as create
+/// bodies: "Notify requester and CCs of received request" WITHOUT the "Channel is not
+/// Web Service (API)" condition (so `setup` has something to report), and "... of
+/// comment update" with it.
+pub fn default_triggers() -> Vec<Value> {
+    vec![
+        serde_json::json!({
+            "title": "Notify requester and CCs of received request",
+            "active": true,
+            "conditions": {"all": [
+                {"field": "update_type", "operator": "is", "value": "Create"},
+                {"field": "status", "operator": "is_not", "value": "solved"},
+                {"field": "ticket_is_public", "operator": "is", "value": "public"}
+            ], "any": []},
+            "actions": [{"field": "notification_user", "value": [
+                "requester_and_ccs",
+                "[Request received] {{ticket.title}}",
+                "Your request ({{ticket.id}}) has been received and is being reviewed by our support staff."
+            ]}]
+        }),
+        serde_json::json!({
+            "title": "Notify requester and CCs of comment update",
+            "active": true,
+            "conditions": {"all": [
+                {"field": "update_type", "operator": "is", "value": "Change"},
+                {"field": "comment_is_public", "operator": "is", "value": "requester_can_see_comment"},
+                {"field": "current_via_id", "operator": "is_not", "value": "5"}
+            ], "any": []},
+            "actions": [{"field": "notification_user", "value": [
+                "requester_and_ccs",
+                "[{{ticket.account}}] Re: {{ticket.title}}",
+                "{{ticket.latest_public_comment_html}}"
+            ]}]
+        }),
+    ]
+}
+
 /// How the simulated Zendesk account is set up.
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -72,6 +161,14 @@ pub struct SimulatorConfig {
     pub required_on_solve: Vec<u64>,
     /// Requests per minute the account may make (reported in `X-Rate-Limit`).
     pub rate_limit_per_minute: u32,
+    /// The account's brands; the first is the default brand.
+    pub brands: Vec<SimBrand>,
+    /// The account's groups and their members. (A seat restricted by
+    /// `seat_group_ids` is also a member of those groups.)
+    pub groups: Vec<SimGroup>,
+    /// Triggers the account starts with, as `POST /api/v2/triggers` bodies (the
+    /// object inside `{"trigger": ...}`); see [`default_triggers`].
+    pub triggers: Vec<Value>,
 }
 
 impl Default for SimulatorConfig {
@@ -90,8 +187,43 @@ impl Default for SimulatorConfig {
             required_on_solve: Vec::new(),
             // Enterprise plan quota.
             rate_limit_per_minute: 700,
+            brands: vec![
+                SimBrand::new(DEFAULT_BRAND_ID, "Example Support", "example"),
+                SimBrand::new(2, "Example Shop", "example-shop"),
+            ],
+            // The seat is in two of three groups, so setup's membership check has
+            // something to report.
+            groups: vec![
+                SimGroup::new(10, "Support", &[9000, 2001]),
+                SimGroup::new(11, "Billing", &[9000]),
+                SimGroup::new(12, "Escalations", &[2001, 2002]),
+            ],
+            triggers: default_triggers(),
         }
     }
+}
+
+/// One webhook call made by a trigger, and how the endpoint answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    /// Sequence number of the call.
+    pub id: u64,
+    /// The webhook called.
+    pub webhook_id: String,
+    /// The trigger whose action called it.
+    pub trigger_id: u64,
+    /// The ticket whose update fired the trigger.
+    pub ticket_id: u64,
+    /// The URL called.
+    pub endpoint: String,
+    /// The body sent (the action's template with placeholders filled in).
+    pub body: String,
+    /// The HTTP status the endpoint answered; `None` while in flight or on failure.
+    pub status: Option<u16>,
+    /// Why the call got no answer (connection refused, timeout).
+    pub error: Option<String>,
+    /// When the trigger fired.
+    pub requested_at: DateTime<Utc>,
 }
 
 /// One custom field value on a ticket: `{"id": ..., "value": ...}` as Zendesk writes it.
@@ -332,13 +464,48 @@ impl TicketState {
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) base_url: String,
+    /// Webhook calls go to the delivery task, off the request path.
+    deliveries: mpsc::UnboundedSender<Delivery>,
+}
+
+/// The locked state. When it is released, the webhook calls that triggers decided
+/// meanwhile are handed to the delivery task, so every path that changes a ticket
+/// (API, admin API, the `Simulator` methods) calls webhooks without further code.
+pub(crate) struct StateGuard<'a> {
+    guard: MutexGuard<'a, State>,
+    deliveries: &'a mpsc::UnboundedSender<Delivery>,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        for d in self.guard.outbox.drain(..) {
+            // The delivery task is gone only when the simulator is shutting down.
+            let _ = self.deliveries.send(d);
+        }
+    }
 }
 
 impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> StateGuard<'_> {
         // A panic while holding the lock (a bug in a handler) must not wedge every
         // later test request; the state is still consistent enough to read.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        StateGuard {
+            guard: self.state.lock().unwrap_or_else(|e| e.into_inner()),
+            deliveries: &self.deliveries,
+        }
     }
 }
 
@@ -347,6 +514,7 @@ impl Shared {
 struct ServerGuard {
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    delivery_task: JoinHandle<()>,
 }
 
 impl Drop for ServerGuard {
@@ -355,6 +523,7 @@ impl Drop for ServerGuard {
         if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
             task.abort();
         }
+        self.delivery_task.abort();
     }
 }
 
@@ -380,10 +549,13 @@ impl Simulator {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let base_url = base_url_for(addr);
+        let (deliveries, queued) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(config)),
             base_url,
+            deliveries,
         });
+        let delivery_task = tokio::spawn(delivery::run(Arc::downgrade(&shared), queued));
         let app = api::router(shared.clone()).nest("/_sim", admin::router(shared.clone()));
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -402,6 +574,7 @@ impl Simulator {
             guard: Arc::new(ServerGuard {
                 stop,
                 task: Mutex::new(Some(task)),
+                delivery_task,
             }),
             addr,
         })
@@ -492,6 +665,35 @@ impl Simulator {
     /// exhaust the quota use it to carry on).
     pub fn reset_rate_limit(&self) {
         self.shared.lock().reset_rate_window();
+    }
+
+    /// The webhooks, as `GET /api/v2/webhooks` shows them, oldest first.
+    pub fn webhooks(&self) -> Vec<Value> {
+        self.shared.lock().rules.webhooks_json()
+    }
+
+    /// The signing secret of a webhook (what `GET .../signing_secret` answers).
+    pub fn webhook_signing_secret(&self, webhook_id: &str) -> Option<String> {
+        self.shared.lock().rules.webhook_secret(webhook_id)
+    }
+
+    /// The triggers, as `GET /api/v2/triggers` shows them, in the order they run.
+    pub fn triggers(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .rules
+            .triggers_json(&self.shared.base_url)
+    }
+
+    /// The automations, as `GET /api/v2/automations` shows them.
+    pub fn automations(&self) -> Vec<Value> {
+        self.shared.lock().rules.automations_json()
+    }
+
+    /// The webhook calls triggers made so far, oldest first (in-flight ones have no
+    /// status yet).
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.shared.lock().rules.deliveries.clone()
     }
 
     /// Stops the server and waits for it to finish (at most a couple of seconds:

@@ -12,6 +12,7 @@ use base64::Engine;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::rules::{via_id, Delivery, Rules, TicketFacts, UpdateEvent};
 use crate::{
     AgentEdit, ApiCall, CustomField, Fault, NewComment, NewTicket, SimTicket, SimUser,
     SimulatorConfig, TicketState, DEFAULT_BRAND_ID,
@@ -51,6 +52,8 @@ pub(crate) enum ApiError {
         status: u16,
         retry_after: Option<u32>,
     },
+    /// 400 from the webhooks API, which answers with a JSON:API-style `errors` list.
+    WebhookInvalid(String),
 }
 
 pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
@@ -189,6 +192,8 @@ struct Ticket {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     comments: Vec<Comment>,
+    /// The channel the ticket came in through (see [`via_id`]).
+    via_id: u32,
 }
 
 impl Ticket {
@@ -221,6 +226,10 @@ pub(crate) struct State {
     /// from one global sequence (a comment's id is its event's id).
     next_event_id: u64,
     next_audit_id: u64,
+    /// Brands, groups, webhooks, triggers and automations.
+    pub(crate) rules: Rules,
+    /// Webhook calls decided by triggers, waiting to be sent once the lock is released.
+    pub(crate) outbox: Vec<Delivery>,
 }
 
 impl State {
@@ -229,6 +238,20 @@ impl State {
         let mut users = BTreeMap::new();
         for user in std::iter::once(config.seat.clone()).chain(config.users) {
             users.insert(user.id, UserRec { user, created_at });
+        }
+        let mut rules = Rules::new(
+            config.brands,
+            config.groups,
+            config.seat.id,
+            config.seat_group_ids.as_deref(),
+            created_at,
+        );
+        for t in &config.triggers {
+            if let Err(e) = rules.seed_trigger(t) {
+                // A bad seed is a bug in the caller's config: say so loudly, but keep
+                // the simulator usable.
+                tracing::error!("{e}");
+            }
         }
         State {
             seat: config.seat,
@@ -244,7 +267,38 @@ impl State {
             next_ticket_id: 1,
             next_event_id: 10_001,
             next_audit_id: 50_001,
+            rules,
+            outbox: Vec::new(),
         }
+    }
+
+    /// The role of a user (`end-user` when unknown).
+    fn role_of(&self, id: u64) -> String {
+        self.users
+            .get(&id)
+            .map_or_else(|| "end-user".to_string(), |u| u.user.role.clone())
+    }
+
+    /// Runs the account's triggers on one update of ticket `id`, as Zendesk does after
+    /// every ticket create and update; their webhook calls wait in `outbox`.
+    fn fire_triggers(&mut self, id: u64, event: UpdateEvent) {
+        let Some(t) = self.tickets.get(&id) else {
+            return;
+        };
+        let facts = TicketFacts {
+            id,
+            subject: t.subject.clone(),
+            status: t.status.clone(),
+            brand_id: t.brand_id,
+            assignee_id: t.assignee_id,
+            group_id: t.group_id,
+            requester_id: t.requester_id,
+            tags: t.tags.clone(),
+            is_public: t.comments.iter().any(|c| c.public),
+            via_id: t.via_id,
+        };
+        let deliveries = self.rules.fire(&facts, &event, &self.seat.email);
+        self.outbox.extend(deliveries);
     }
 
     pub(crate) fn auth_header(&self) -> String {
@@ -508,8 +562,18 @@ impl State {
                 created_at: stamp,
                 updated_at: stamp,
                 comments: vec![comment],
+                via_id: via_id::WEB,
             },
         );
+        let event = UpdateEvent {
+            create: true,
+            via_id: via_id::WEB,
+            actor: requester_id,
+            actor_role: self.role_of(requester_id),
+            comment_public: Some(true),
+            previous_status: None,
+        };
+        self.fire_triggers(id, event);
         id
     }
 
@@ -530,6 +594,8 @@ impl State {
         anyhow::ensure!(self.users.contains_key(&author_id), "no user {author_id}");
         let is_requester = author_id == t.requester_id;
         let author_is_agent = self.is_agent(author_id);
+        let previous_status = t.status.clone();
+        let public = c.public;
         let audit_id = self.alloc_audit();
         let id = self.alloc_event();
         let t = self.tickets.get_mut(&ticket_id).expect("checked above");
@@ -548,6 +614,19 @@ impl State {
         if is_requester && !author_is_agent && (t.status == "pending" || t.status == "solved") {
             t.status = "open".to_string();
         }
+        let event = UpdateEvent {
+            create: false,
+            via_id: if author_is_agent {
+                via_id::WEB
+            } else {
+                via_id::EMAIL
+            },
+            actor: author_id,
+            actor_role: self.role_of(author_id),
+            comment_public: Some(public),
+            previous_status: Some(previous_status),
+        };
+        self.fire_triggers(ticket_id, event);
         Ok(())
     }
 
@@ -571,7 +650,10 @@ impl State {
         };
         let audit_id = self.alloc_audit();
         let comment_id = edit.comment.as_ref().map(|_| self.alloc_event());
+        let comment_public = edit.comment.as_ref().map(|c| c.public);
+        let actor_role = self.role_of(author_id);
         let t = self.tickets.get_mut(&id).expect("checked above");
+        let previous_status = t.status.clone();
         let stamp = t.next_stamp();
         if let Some(status) = edit.status {
             t.status = status;
@@ -606,6 +688,15 @@ impl State {
             });
         }
         t.updated_at = stamp;
+        let event = UpdateEvent {
+            create: false,
+            via_id: via_id::WEB,
+            actor: author_id,
+            actor_role,
+            comment_public,
+            previous_status: Some(previous_status),
+        };
+        self.fire_triggers(id, event);
         Ok(())
     }
 
@@ -1084,7 +1175,9 @@ impl State {
             }));
         }
 
+        let comment_public = new_comment.as_ref().map(|c| c.public);
         let t = self.tickets.get_mut(&id).expect("checked above");
+        let previous_status = t.status.clone();
         // An update that changes nothing creates no ticket event, so Zendesk leaves
         // `updated_at` alone (and a safe update made from it still succeeds).
         if !unchanged {
@@ -1100,6 +1193,17 @@ impl State {
             t.updated_at = stamp;
         }
         let created_at = if unchanged { t.updated_at } else { stamp };
+        if !unchanged {
+            let event = UpdateEvent {
+                create: false,
+                via_id: via_id::API,
+                actor,
+                actor_role: self.role_of(actor),
+                comment_public,
+                previous_status: Some(previous_status),
+            };
+            self.fire_triggers(id, event);
+        }
         let t = self.tickets.get(&id).expect("exists");
         Ok(json!({
             "ticket": self.ticket_json(t, base),
@@ -1156,6 +1260,15 @@ impl State {
             let t = self.tickets.get_mut(&id).expect("checked above");
             t.updated_at = t.next_stamp();
             t.tags = tags;
+            let event = UpdateEvent {
+                create: false,
+                via_id: via_id::API,
+                actor: self.seat.id,
+                actor_role: self.seat.role.clone(),
+                comment_public: None,
+                previous_status: Some(t.status.clone()),
+            };
+            self.fire_triggers(id, event);
         }
         Ok((status, json!({"tags": self.tickets[&id].tags})))
     }
