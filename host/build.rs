@@ -48,10 +48,219 @@ fn main() {
 
     let artifact_dir = target_dir.join(WASM_TARGET).join("release");
     let artifacts = plugin_artifacts(&members, &artifact_dir);
-    write_if_changed(
-        &out_dir.join("plugin_artifacts.rs"),
-        &render_artifacts(&artifacts),
-    );
+    let python = python::build_all(&repo, &plugins_dir.join("python"), &target_dir);
+    let mut source = render_artifacts(&artifacts);
+    source.push_str(&python::render(&python));
+    write_if_changed(&out_dir.join("plugin_artifacts.rs"), &source);
+}
+
+/// Plugins written in Python, built with componentize-py (from PyPI).
+///
+/// Each folder `plugins/python/<name>/` with an `app.py` becomes
+/// `target/plugins/python/<name_with_underscores>.wasm`. componentize-py is installed
+/// once into `target/plugins/py-toolchain` with pip (pinned version), so nothing has to
+/// be installed by hand; when Python or the registry is not available, the Python
+/// plugins are skipped with a warning and their constant is `None` (the tests that need
+/// them fail under `CI=true` and say why otherwise).
+mod python {
+    use std::collections::hash_map::DefaultHasher;
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+    use std::fs;
+    use std::hash::{Hash, Hasher};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// The componentize-py release the plugins are built with.
+    pub const COMPONENTIZE_PY: &str = "0.25.1";
+
+    /// The result per plugin: its component, or why there is none.
+    pub type Built = BTreeMap<String, Result<PathBuf, String>>;
+
+    pub fn build_all(repo: &Path, python_dir: &Path, target_dir: &Path) -> Built {
+        let mut built = Built::new();
+        let Ok(entries) = fs::read_dir(python_dir) else {
+            return built;
+        };
+        println!("cargo:rerun-if-changed={}", python_dir.display());
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|d| d.join("app.py").is_file())
+            .collect();
+        dirs.sort();
+        if dirs.is_empty() {
+            return built;
+        }
+        let toolchain = target_dir.join("py-toolchain");
+        let tool = ensure_toolchain(&toolchain);
+        for dir in dirs {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            for file in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                println!("cargo:rerun-if-changed={}", file.path().display());
+            }
+            let result = match &tool {
+                Ok(tool) => build_one(repo, &dir, &name, tool, &target_dir.join("python")),
+                Err(why) => Err(why.clone()),
+            };
+            if let Err(why) = &result {
+                println!("cargo:warning=Python plugin {name} not built: {why}");
+            }
+            built.insert(name, result);
+        }
+        built
+    }
+
+    /// How to run componentize-py: the interpreter and the folder holding the package.
+    pub struct Tool {
+        python: String,
+        site: PathBuf,
+    }
+
+    fn ensure_toolchain(dir: &Path) -> Result<Tool, String> {
+        let python = ["python3", "python"]
+            .into_iter()
+            .find(|p| {
+                Command::new(p)
+                    .arg("--version")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .ok_or("no python3 on the PATH (componentize-py needs it)")?
+            .to_string();
+        let tool = Tool {
+            python,
+            site: dir.to_path_buf(),
+        };
+        let stamp = dir.join(format!("componentize-py-{COMPONENTIZE_PY}.installed"));
+        if stamp.is_file() {
+            return Ok(tool);
+        }
+        println!(
+            "cargo:warning=installing componentize-py {COMPONENTIZE_PY} from PyPI into {} (once)",
+            dir.display()
+        );
+        let output = Command::new(&tool.python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--upgrade",
+                "--target",
+            ])
+            .arg(dir)
+            .arg(format!("componentize-py=={COMPONENTIZE_PY}"))
+            .output()
+            .map_err(|e| format!("running pip: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "pip could not install componentize-py {COMPONENTIZE_PY}: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        fs::write(&stamp, "").map_err(|e| format!("writing {}: {e}", stamp.display()))?;
+        Ok(tool)
+    }
+
+    fn build_one(
+        repo: &Path,
+        dir: &Path,
+        name: &str,
+        tool: &Tool,
+        out_dir: &Path,
+    ) -> Result<PathBuf, String> {
+        fs::create_dir_all(out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
+        let out = out_dir.join(format!("{}.wasm", name.replace('-', "_")));
+        let stamp = out.with_extension("inputs");
+        let fingerprint = fingerprint(&[dir, &repo.join("wit")]);
+        if out.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint) {
+            return Ok(out);
+        }
+        let output = Command::new(&tool.python)
+            .env("PYTHONPATH", &tool.site)
+            .args([
+                "-c",
+                "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",
+                "-d",
+            ])
+            .arg(repo.join("wit"))
+            .args(["-w", "brand-plugin", "componentize", "app", "-p"])
+            .arg(dir)
+            .arg("-o")
+            .arg(&out)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("running componentize-py: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "componentize-py failed: {}{}",
+                String::from_utf8_lossy(&output.stdout).trim(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        fs::write(&stamp, fingerprint).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
+        Ok(out)
+    }
+
+    /// A hash of every file's path and bytes under `roots` plus the tool's version: the
+    /// component is rebuilt exactly when one of them changes.
+    fn fingerprint(roots: &[&Path]) -> String {
+        let mut files = Vec::new();
+        for root in roots {
+            collect(root, &mut files);
+        }
+        files.sort();
+        let mut h = DefaultHasher::new();
+        COMPONENTIZE_PY.hash(&mut h);
+        for f in files {
+            if f.components().any(|c| c.as_os_str() == "__pycache__") {
+                continue;
+            }
+            f.hash(&mut h);
+            fs::read(&f).unwrap_or_default().hash(&mut h);
+        }
+        format!("{:016x}", h.finish())
+    }
+
+    fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                collect(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+
+    /// `pub const <NAME>_PY_PATH: Option<&str>` per plugin, plus `PYTHON_SKIPPED`, the
+    /// reason when any was not built.
+    pub fn render(built: &Built) -> String {
+        let mut source = String::new();
+        let mut skipped = Vec::new();
+        for (name, result) in built {
+            let konst = name.to_uppercase().replace('-', "_");
+            let value = match result {
+                Ok(path) => format!("Some({:?})", path.to_str().expect("UTF-8 path")),
+                Err(why) => {
+                    skipped.push(format!("{name}: {why}"));
+                    "None".into()
+                }
+            };
+            let _ = write!(
+                source,
+                "\n/// The `{name}` Python plugin's component (componentize-py), if it could be built.\n\
+                 pub const {konst}_PY_PATH: Option<&str> = {value};\n"
+            );
+        }
+        let _ = write!(
+            source,
+            "\n/// Why Python plugins were not built, if any was not.\npub const PYTHON_SKIPPED: Option<&str> = {};\n",
+            if skipped.is_empty() { "None".to_string() } else { format!("Some({:?})", skipped.join("; ")) }
+        );
+        source
+    }
 }
 
 /// One crate of the plugins workspace.

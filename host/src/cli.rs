@@ -69,13 +69,47 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Run a brand's plugin on one ticket and print the actions it would take. Nothing is
+    /// sent to Zendesk. The ticket is a JSON fixture (offline; a folder runs them all and
+    /// checks their `expect` blocks) or a live ticket id read from an environment.
+    Replay {
+        /// The gateway's config (the brand's plugin, model, knowledge base, settings).
+        #[arg(short, long, env = "ZENDESK_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// The brand whose plugin runs.
+        #[arg(long)]
+        brand: String,
+        /// A fixture file, or a folder of them (see examples/fixtures/README.md).
+        #[arg(long, conflicts_with = "ticket", required_unless_present = "ticket")]
+        fixture: Option<PathBuf>,
+        /// A live ticket id, read (never changed) from `--environment`.
+        #[arg(long, requires = "environment")]
+        ticket: Option<u64>,
+        /// The environment to read the live ticket from.
+        #[arg(long)]
+        environment: Option<String>,
+        /// Print JSON reports instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new plugin crate that builds for wasm32-wasip2 and passes its own test.
+    NewPlugin {
+        /// The plugin's name: lower-case letters, digits and dashes (`kids-tone`).
+        name: String,
+        /// The folder to create the crate in (it gets a subfolder named NAME).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The plugin SDK to depend on; defaults to this gateway's `plugins/sdk`.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // The demo prints a report; its logs would only bury it, so it logs warnings only.
     let level = match cli.command {
-        Command::Demo { .. } => "warn",
+        Command::Demo { .. } | Command::Replay { .. } => "warn",
         _ => "info,notify=warn",
     };
     crate::logging::init(cli.json_logs, level);
@@ -98,7 +132,102 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ticket,
             limit,
         } => audit(&config, ticket, limit),
+        Command::Replay {
+            config,
+            brand,
+            fixture,
+            ticket,
+            environment,
+            json,
+        } => replay(&config, &brand, fixture, ticket, environment, json).await,
+        Command::NewPlugin { name, dir, sdk } => {
+            let created = crate::scaffold::new_plugin(&name, &dir, sdk.as_deref())?;
+            println!("created plugin {name} in {}", created.display());
+            println!("next:");
+            println!("  cd {}", created.display());
+            println!("  cargo test                                   # its unit test, natively");
+            println!(
+                "  rustup target add wasm32-wasip2 && cargo build --release --target wasm32-wasip2"
+            );
+            println!(
+                "  # then point a brand's `plugin` at target/wasm32-wasip2/release/{}.wasm",
+                name.replace('-', "_")
+            );
+            Ok(())
+        }
     }
+}
+
+async fn replay(
+    config: &std::path::Path,
+    brand: &str,
+    fixture: Option<PathBuf>,
+    ticket: Option<u64>,
+    environment: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::replay::{fixture_files, load_fixture, Replayer};
+    let config = Config::load(config)?;
+    let replayer = Replayer::new(&config, brand)?;
+    if let Some(id) = ticket {
+        let name = environment.unwrap_or_default();
+        let env = config.environments.get(&name).with_context(|| {
+            format!(
+                "no environment named {name:?} in {}",
+                config.source.display()
+            )
+        })?;
+        let report = replayer.live(env, id).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("ticket {id} ({name}), brand {brand}\n{}", report.render());
+        }
+        return Ok(());
+    }
+    let path = fixture.context("give --fixture or --ticket")?;
+    let mut failed = Vec::new();
+    let files = fixture_files(&path)?;
+    for file in &files {
+        let fx = load_fixture(file)?;
+        let report = replayer.fixture(&fx).await?;
+        let problems = fx
+            .expect
+            .as_ref()
+            .map(|e| report.check(e))
+            .unwrap_or_default();
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"fixture": file, "report": report, "problems": problems})
+            );
+        } else {
+            println!("== {} {}", file.display(), fx.description);
+            print!("{}", report.render());
+            match (&fx.expect, problems.is_empty()) {
+                (None, _) => {}
+                (Some(_), true) => println!("expectations: met"),
+                (Some(_), false) => {
+                    for p in &problems {
+                        println!("expectation not met: {p}");
+                    }
+                }
+            }
+            println!();
+        }
+        if !problems.is_empty() {
+            failed.push(file.display().to_string());
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} fixtures did not meet their expectations: {}",
+            failed.len(),
+            files.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn check(path: &std::path::Path) -> anyhow::Result<()> {

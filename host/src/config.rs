@@ -99,6 +99,10 @@ pub struct Environment {
     pub api_token: Secret,
     /// The plan's API quota; the gateway's own limiter stays under it.
     pub requests_per_minute: u32,
+    /// The gateway's URL as this Zendesk reaches it (`https://gw.example.com`, no
+    /// trailing slash); `setup` points each endpoint's webhook at
+    /// `<public_base_url>/notify/<token>`. Only `setup` needs it.
+    pub public_base_url: Option<String>,
 }
 
 /// Listening or live, as configured for a brand.
@@ -148,6 +152,30 @@ pub struct Brand {
     pub allowed_agents: Vec<u64>,
     /// Groups the plugin may assign to.
     pub allowed_groups: Vec<u64>,
+    /// The brand's language model, if it has one (`[brands.X.llm]`).
+    pub llm: Option<LlmConfig>,
+    /// The folder of the brand's knowledge base (Markdown articles), if it has one.
+    pub knowledge: Option<PathBuf>,
+    /// Free-form plugin settings (`[brands.X.settings]`), all as strings.
+    pub settings: BTreeMap<String, String>,
+}
+
+/// `[brands.X.llm]`: an OpenAI-compatible Chat Completions endpoint for the brand's plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmConfig {
+    /// Base URL up to and including the API version, e.g. `https://api.openai.com/v1`
+    /// or `http://localhost:11434/v1` (Ollama). `/chat/completions` is appended.
+    pub base_url: String,
+    /// The model name the server expects.
+    pub model: String,
+    /// Bearer key; `None` for self-hosted servers that need none.
+    pub api_key: Option<Secret>,
+    /// How long one completion may take before the plugin gets `timeout`.
+    pub timeout_ms: u64,
+    /// Tokens (prompt plus answer) one run may spend over all its completions.
+    pub max_tokens_per_run: u32,
+    /// Completions of this brand in flight at once, over all its runs.
+    pub concurrency: usize,
 }
 
 /// A secret URL Zendesk posts notifications to.
@@ -166,6 +194,33 @@ pub struct Endpoint {
     /// Overrides the brand's mode for tickets arriving here (e.g. a UAT endpoint that
     /// stays listening while production is live).
     pub mode: Option<Mode>,
+    /// Where the signing secret is read from, if from a file (resolved): `setup` writes
+    /// the webhook's secret there, and the gateway reloads when it changes.
+    pub signing_secret_file: Option<PathBuf>,
+    /// The environment variable holding the signing secret, if from one.
+    pub signing_secret_env: Option<String>,
+    /// Which Zendesk brand's tickets `setup`'s trigger sends here; `None` sends every
+    /// ticket of the environment (one endpoint serving all brands).
+    pub zendesk_brand: Option<ZendeskBrand>,
+}
+
+/// A brand of a Zendesk account, as an endpoint names it for `setup`. Brand ids differ
+/// between accounts (a UAT sandbox and production), which is why this sits on the
+/// endpoint (one brand in one environment) and may be given by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZendeskBrand {
+    /// `zendesk_brand_id`: the brand's id in the endpoint's environment.
+    Id(u64),
+    /// `zendesk_brand`: the brand's name, looked up with `GET /api/v2/brands`.
+    Name(String),
+}
+
+/// How strictly [`Config::parse_with`] reads a config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// Accept endpoints whose signing secret file or variable does not exist yet
+    /// (their `signing_secret` is `None`): `setup` runs before the secret is fetched.
+    pub signing_secrets_may_be_missing: bool,
 }
 
 /// What went wrong loading a config, with the file and key it concerns.
@@ -254,6 +309,7 @@ struct RawEnvironment {
     api_token_file: Option<PathBuf>,
     #[serde(default = "default_rpm")]
     requests_per_minute: u32,
+    public_base_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -269,6 +325,35 @@ struct RawBrand {
     allowed_agents: Vec<u64>,
     #[serde(default)]
     allowed_groups: Vec<u64>,
+    llm: Option<RawLlm>,
+    knowledge: Option<PathBuf>,
+    #[serde(default)]
+    settings: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLlm {
+    base_url: String,
+    model: String,
+    api_key_env: Option<String>,
+    api_key_file: Option<PathBuf>,
+    #[serde(default = "default_llm_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_llm_tokens_per_run")]
+    max_tokens_per_run: u32,
+    #[serde(default = "default_llm_concurrency")]
+    concurrency: usize,
+}
+
+fn default_llm_timeout_ms() -> u64 {
+    20_000
+}
+fn default_llm_tokens_per_run() -> u32 {
+    8_000
+}
+fn default_llm_concurrency() -> usize {
+    4
 }
 
 #[derive(Deserialize)]
@@ -281,6 +366,8 @@ struct RawEndpoint {
     signing_secret_env: Option<String>,
     signing_secret_file: Option<PathBuf>,
     mode: Option<Mode>,
+    zendesk_brand: Option<String>,
+    zendesk_brand_id: Option<u64>,
 }
 
 /// Shortest endpoint token accepted: the token is the only thing that authenticates a
@@ -299,11 +386,31 @@ impl Config {
         Config::parse(&text, path, &|name| std::env::var(name).ok())
     }
 
+    /// Like [`Config::load`] with [`LoadOptions`] (for `setup`).
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            key: "-".into(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Config::parse_with(&text, path, &|name| std::env::var(name).ok(), options)
+    }
+
     /// Parses config text as if read from `path`, looking secrets up with `env`.
     pub fn parse(
         text: &str,
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::parse_with(text, path, env, LoadOptions::default())
+    }
+
+    /// [`Config::parse`] with [`LoadOptions`].
+    pub fn parse_with(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        options: LoadOptions,
     ) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let err = |key: &str, message: String| ConfigError {
@@ -434,6 +541,18 @@ impl Config {
                     "must be at least 1".into(),
                 ));
             }
+            let public_base_url = match e.public_base_url {
+                None => None,
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                    Some(url.trim_end_matches('/').to_string())
+                }
+                Some(url) => {
+                    return Err(err(
+                        &format!("{key}.public_base_url"),
+                        format!("{url:?} must start with https:// (the gateway's URL as Zendesk reaches it)"),
+                    ))
+                }
+            };
             environments.insert(
                 name.clone(),
                 Environment {
@@ -442,6 +561,7 @@ impl Config {
                     email: e.email,
                     api_token,
                     requests_per_minute: e.requests_per_minute,
+                    public_base_url,
                 },
             );
         }
@@ -455,6 +575,76 @@ impl Config {
                     .map_err(|m| err(&format!("{key}.limits"), m))?,
             };
             validate_limits(&limits).map_err(|m| err(&format!("{key}.limits"), m))?;
+            let llm = match b.llm {
+                None => None,
+                Some(l) => {
+                    let lkey = format!("{key}.llm");
+                    if !(l.base_url.starts_with("http://") || l.base_url.starts_with("https://")) {
+                        return Err(err(
+                            &format!("{lkey}.base_url"),
+                            format!("{:?} must start with https:// or http://", l.base_url),
+                        ));
+                    }
+                    if l.model.trim().is_empty() {
+                        return Err(err(&format!("{lkey}.model"), "must not be empty".into()));
+                    }
+                    if l.timeout_ms == 0 || l.max_tokens_per_run == 0 || l.concurrency == 0 {
+                        return Err(err(
+                            &lkey,
+                            "timeout_ms, max_tokens_per_run and concurrency must be above 0".into(),
+                        ));
+                    }
+                    Some(LlmConfig {
+                        base_url: l.base_url.trim_end_matches('/').to_string(),
+                        model: l.model,
+                        api_key: read_secret(
+                            &format!("{lkey}.api_key"),
+                            &l.api_key_env,
+                            &l.api_key_file,
+                        )?,
+                        timeout_ms: l.timeout_ms,
+                        max_tokens_per_run: l.max_tokens_per_run,
+                        concurrency: l.concurrency,
+                    })
+                }
+            };
+            let knowledge = match b.knowledge {
+                None => None,
+                Some(dir) => {
+                    let full = resolve(&dir);
+                    if !full.is_dir() {
+                        return Err(err(
+                            &format!("{key}.knowledge"),
+                            format!("{} is not a folder of Markdown articles", full.display()),
+                        ));
+                    }
+                    Some(full)
+                }
+            };
+            let mut settings = BTreeMap::new();
+            for (k, v) in b.settings {
+                let text = match v {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                        v.to_string()
+                    }
+                    toml::Value::Array(items) => items
+                        .iter()
+                        .map(|i| match i {
+                            toml::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    _ => {
+                        return Err(err(
+                            &format!("{key}.settings.{k}"),
+                            "must be a string, number, boolean or list".into(),
+                        ))
+                    }
+                };
+                settings.insert(k, text);
+            }
             brands.insert(
                 name.clone(),
                 Brand {
@@ -465,6 +655,9 @@ impl Config {
                     limits,
                     allowed_agents: b.allowed_agents,
                     allowed_groups: b.allowed_groups,
+                    llm,
+                    knowledge,
+                    settings,
                 },
             );
         }
@@ -530,11 +723,41 @@ impl Config {
                 ));
             }
             seen_tokens.push((name.clone(), t.to_string()));
-            let signing_secret = read_secret(
-                &format!("{key}.signing_secret"),
-                &ep.signing_secret_env,
-                &ep.signing_secret_file,
-            )?;
+            let signing_secret_missing = options.signing_secrets_may_be_missing
+                && (ep
+                    .signing_secret_file
+                    .as_ref()
+                    .is_some_and(|f| !resolve(f).exists())
+                    || ep
+                        .signing_secret_env
+                        .as_ref()
+                        .is_some_and(|v| env(v).is_none()));
+            let signing_secret = if signing_secret_missing {
+                None
+            } else {
+                read_secret(
+                    &format!("{key}.signing_secret"),
+                    &ep.signing_secret_env,
+                    &ep.signing_secret_file,
+                )?
+            };
+            let zendesk_brand = match (ep.zendesk_brand_id, ep.zendesk_brand) {
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        &key,
+                        "give either zendesk_brand_id or zendesk_brand (a name), not both".into(),
+                    ))
+                }
+                (Some(id), None) => Some(ZendeskBrand::Id(id)),
+                (None, Some(n)) if n.trim().is_empty() => {
+                    return Err(err(
+                        &format!("{key}.zendesk_brand"),
+                        "must not be empty".into(),
+                    ))
+                }
+                (None, Some(n)) => Some(ZendeskBrand::Name(n)),
+                (None, None) => None,
+            };
             endpoints.insert(
                 name.clone(),
                 Endpoint {
@@ -544,6 +767,9 @@ impl Config {
                     token,
                     signing_secret,
                     mode: ep.mode,
+                    signing_secret_file: ep.signing_secret_file.as_deref().map(resolve),
+                    signing_secret_env: ep.signing_secret_env,
+                    zendesk_brand,
                 },
             );
         }

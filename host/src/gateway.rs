@@ -3,6 +3,7 @@
 //! [`Gateway::start`]; the HTTP server and the workers hold an `Arc` of it.
 
 use crate::audit::AuditLog;
+use crate::capabilities::BrandCapabilities;
 use crate::config::{Brand, Config, Environment};
 use crate::inbox::{InboxStore, SqliteInbox};
 use crate::runtime::engine::{EnginePolicy, PluginEngine};
@@ -33,6 +34,8 @@ pub struct BrandRuntime {
     pub brand: Arc<Brand>,
     /// The plugin serving new tickets. Runs in flight keep their own `Arc`.
     pub plugin: Arc<LoadedPlugin>,
+    /// The brand's model, knowledge base and settings.
+    pub capabilities: Arc<BrandCapabilities>,
 }
 
 /// What the status endpoint shows about a brand's plugin besides the version serving.
@@ -279,6 +282,7 @@ impl Gateway {
                     Arc::new(BrandRuntime {
                         brand: b.brand.clone(),
                         plugin: plugin.clone(),
+                        capabilities: b.capabilities.clone(),
                     }),
                 );
             }
@@ -427,6 +431,10 @@ fn load_brands(
 ) -> anyhow::Result<BTreeMap<String, Arc<BrandRuntime>>> {
     let mut brands = BTreeMap::new();
     for (name, brand) in &config.brands {
+        let capabilities = Arc::new(
+            BrandCapabilities::build(brand, previous.get(name).map(|p| &p.capabilities))
+                .with_context(|| format!("brand {name}"))?,
+        );
         let reusable = previous
             .get(name)
             .filter(|p| p.brand.plugin == brand.plugin)
@@ -441,6 +449,7 @@ fn load_brands(
                 Arc::new(BrandRuntime {
                     brand: Arc::new(brand.clone()),
                     plugin,
+                    capabilities,
                 }),
             );
             continue;
@@ -453,6 +462,7 @@ fn load_brands(
             Arc::new(BrandRuntime {
                 brand: Arc::new(brand.clone()),
                 plugin: Arc::new(plugin),
+                capabilities,
             }),
         );
     }

@@ -9,7 +9,6 @@ use crate::gateway::{BrandRuntime, EnvironmentRuntime, Gateway};
 use crate::inbox::Claimed;
 use crate::runtime::host::{ReadCache, RunContext};
 use crate::runtime::run::{run_plugin, RunFailure, RunOutcome, RunRequest};
-use crate::staging::Staged;
 use crate::zendesk::{Comment, TicketUpdate, TicketUpdateComment, ZendeskError, ZendeskErrorKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -178,19 +177,15 @@ async fn attempt(
         return hand_off(env, &mut reads, ticket_id, record, &note, why).await;
     }
 
-    let context = RunContext {
+    let mut context = RunContext::new(
         ticket_id,
-        brand: brand.clone(),
-        plugin_version: plugin.version.clone(),
-        client: client.clone(),
-        seat: env.seat.clone(),
-        reads,
-        staged: Staged::default(),
-        log_lines: 0,
-        dropped_log_lines: 0,
-        refusals: Vec::new(),
-        transient_failure: None,
-    };
+        brand.clone(),
+        plugin.version.clone(),
+        client.clone(),
+        env.seat.clone(),
+        brand_rt.capabilities.clone(),
+    );
+    context.reads = reads;
     let request = RunRequest {
         environment: env.config.name.clone(),
         endpoint: endpoint.to_string(),

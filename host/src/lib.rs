@@ -11,6 +11,7 @@
 //! ```
 
 pub mod audit;
+pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -22,7 +23,9 @@ pub mod ingress;
 pub mod logging;
 pub mod metrics;
 pub mod reload;
+pub mod replay;
 pub mod runtime;
+pub mod scaffold;
 pub mod secret;
 pub mod server;
 pub mod staging;

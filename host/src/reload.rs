@@ -47,6 +47,16 @@ fn folders(gw: &Gateway) -> BTreeSet<PathBuf> {
         .collect()
 }
 
+/// The brands' knowledge folders, canonical.
+fn knowledge_folders(gw: &Gateway) -> BTreeSet<PathBuf> {
+    gw.config()
+        .brands
+        .values()
+        .filter_map(|b| b.knowledge.as_ref())
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect()
+}
+
 /// Starts watching. Events are handled on a tokio task; loading happens off the request
 /// path (compilation on the blocking pool).
 pub fn spawn(gw: Arc<Gateway>) -> anyhow::Result<ReloadWatcher> {
@@ -62,6 +72,11 @@ pub fn spawn(gw: Arc<Gateway>) -> anyhow::Result<ReloadWatcher> {
     let mut watched: HashSet<PathBuf> = HashSet::new();
     for dir in folders(&gw) {
         watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+        watched.insert(dir);
+    }
+    // Knowledge bases are whole trees of articles.
+    for dir in knowledge_folders(&gw) {
+        watcher.watch(&dir, RecursiveMode::Recursive)?;
         watched.insert(dir);
     }
     let task = tokio::spawn(async move {
@@ -92,6 +107,12 @@ pub fn spawn(gw: Arc<Gateway>) -> anyhow::Result<ReloadWatcher> {
                     watched.insert(dir);
                 }
             }
+            for dir in knowledge_folders(&gw) {
+                if !watched.contains(&dir) && watcher.watch(&dir, RecursiveMode::Recursive).is_ok()
+                {
+                    watched.insert(dir);
+                }
+            }
         }
     });
     Ok(ReloadWatcher { _task: task })
@@ -110,6 +131,26 @@ async fn handle_changes(gw: &Arc<Gateway>, changed: &BTreeSet<PathBuf>) {
     for (name, brand) in &config.brands {
         if key(&brand.plugin).is_some_and(|k| changed.contains(&k)) {
             gw.reload_plugin(name).await;
+        }
+    }
+    for (name, runtime) in gw.brands().iter() {
+        let Some(kb) = runtime.capabilities.knowledge.clone() else {
+            continue;
+        };
+        let Ok(dir) = std::fs::canonicalize(kb.dir()) else {
+            continue;
+        };
+        if changed.iter().any(|p| p.starts_with(&dir)) {
+            let name = name.clone();
+            let result = tokio::task::spawn_blocking(move || kb.reload()).await;
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(brand = %name, error = %format!("{e:#}"),
+                    "knowledge base reload failed; the previous index stays"),
+                Err(e) => {
+                    tracing::error!(brand = %name, error = %e, "knowledge base reload task failed")
+                }
+            }
         }
     }
 }

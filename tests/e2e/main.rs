@@ -1,6 +1,7 @@
 //! End-to-end tests: the gateway and the Zendesk simulator on loopback, with real plugins
 //! compiled from `plugins/`. One test binary with modules, to keep link time down.
 
+mod fake_llm;
 mod harness;
 
 mod durability;
@@ -8,6 +9,7 @@ mod durability;
 mod ingress;
 mod operations;
 mod pipeline;
+mod plugins;
 mod reload;
 mod sandbox;
 mod startup;

@@ -8,6 +8,8 @@ use super::bindings::zendesk_gateway::plugin::{
     actions, knowledge, llm, log, settings, ticket, types,
 };
 use super::bindings::{FieldError, PluginError};
+use crate::capabilities::llm::{ChatMessage, LlmFailure, Role};
+use crate::capabilities::BrandCapabilities;
 use crate::config::{Brand, Limits};
 use crate::staging::{AssigneeChange, Refused, Staged, StagedStatus};
 use crate::zendesk::{Comment, Ticket, User, ZendeskClient, ZendeskError, ZendeskErrorKind};
@@ -71,6 +73,19 @@ impl ReadCache {
         Ok(self.comments.as_deref().expect("just filled"))
     }
 
+    /// A cache holding a whole ticket already, so a run reads nothing from Zendesk:
+    /// for replaying a saved ticket (a fixture) offline.
+    pub fn prefilled(ticket: Ticket, comments: Vec<Comment>, users: Vec<User>) -> ReadCache {
+        ReadCache {
+            ticket: Some(ticket),
+            comments: Some(comments),
+            users: users
+                .into_iter()
+                .filter_map(|u| u.id.map(|id| (id, u)))
+                .collect(),
+        }
+    }
+
     /// The ticket if it was read in this run.
     pub fn ticket_if_read(&self) -> Option<&Ticket> {
         self.ticket.as_ref()
@@ -102,6 +117,38 @@ pub struct RunContext {
     /// A Zendesk failure during a read that may pass (quota, outage): the run's decision
     /// was made on incomplete data, so the ticket is retried later instead.
     pub transient_failure: Option<ZendeskError>,
+    /// The brand's model, knowledge base and settings.
+    pub capabilities: Arc<BrandCapabilities>,
+    /// Model tokens this run has spent, against the brand's per-run budget.
+    pub llm_tokens_used: u32,
+}
+
+impl RunContext {
+    /// A fresh context for one run of `brand`'s plugin on `ticket_id`.
+    pub fn new(
+        ticket_id: u64,
+        brand: Arc<Brand>,
+        plugin_version: String,
+        client: ZendeskClient,
+        seat: Seat,
+        capabilities: Arc<BrandCapabilities>,
+    ) -> Self {
+        RunContext {
+            ticket_id,
+            brand,
+            plugin_version,
+            client,
+            seat,
+            reads: ReadCache::default(),
+            staged: Staged::default(),
+            log_lines: 0,
+            dropped_log_lines: 0,
+            refusals: Vec::new(),
+            transient_failure: None,
+            capabilities,
+            llm_tokens_used: 0,
+        }
+    }
 }
 
 impl RunContext {
@@ -396,30 +443,88 @@ impl actions::Host for RunState {
     }
 }
 
-// The capabilities added in 0.2.0. Until a brand configures them they answer as
-// "not configured": no model, an empty knowledge base, no settings.
+// The capabilities added in 0.2.0. A brand that configures none of them gets "not
+// configured" from the model, an empty knowledge base and no settings.
 impl llm::Host for RunState {
     async fn complete(
         &mut self,
-        _request: llm::CompletionRequest,
+        request: llm::CompletionRequest,
     ) -> wasmtime::Result<Result<llm::Completion, llm::LlmError>> {
-        Ok(Err(llm::LlmError::NotConfigured))
+        let Some(model) = self.ctx.capabilities.llm.clone() else {
+            return Ok(Err(llm::LlmError::NotConfigured));
+        };
+        let budget = model.config().max_tokens_per_run;
+        let remaining = budget.saturating_sub(self.ctx.llm_tokens_used);
+        if remaining == 0 {
+            return Ok(Err(llm::LlmError::BudgetExhausted));
+        }
+        let messages: Vec<ChatMessage> = request
+            .messages
+            .into_iter()
+            .map(|m| ChatMessage {
+                role: match m.role {
+                    llm::Role::System => Role::System,
+                    llm::Role::User => Role::User,
+                    llm::Role::Assistant => Role::Assistant,
+                },
+                content: m.content,
+            })
+            .collect();
+        let max_tokens = request.max_tokens.clamp(1, remaining);
+        let result = model
+            .complete(&messages, max_tokens, request.temperature)
+            .await;
+        Ok(match result {
+            Ok(c) => {
+                // A server that reports no usage is charged an estimate (4 bytes a
+                // token), so the budget still bounds a run.
+                let spent = if c.prompt_tokens + c.completion_tokens > 0 {
+                    c.prompt_tokens + c.completion_tokens
+                } else {
+                    (c.text.len() as u32 / 4).max(1)
+                };
+                self.ctx.llm_tokens_used = self.ctx.llm_tokens_used.saturating_add(spent);
+                Ok(llm::Completion {
+                    text: c.text,
+                    prompt_tokens: c.prompt_tokens,
+                    completion_tokens: c.completion_tokens,
+                })
+            }
+            Err(LlmFailure::Timeout(_)) => Err(llm::LlmError::Timeout),
+            Err(LlmFailure::RateLimited(s)) => Err(llm::LlmError::RateLimited(s)),
+            Err(LlmFailure::Unavailable(m)) => Err(llm::LlmError::Unavailable(m)),
+            Err(LlmFailure::Invalid(m)) => Err(llm::LlmError::Invalid(m)),
+        })
     }
 }
 
 impl knowledge::Host for RunState {
     async fn search(
         &mut self,
-        _query: String,
-        _limit: u32,
+        query: String,
+        limit: u32,
     ) -> wasmtime::Result<Vec<knowledge::Article>> {
-        Ok(Vec::new())
+        let Some(kb) = &self.ctx.capabilities.knowledge else {
+            return Ok(Vec::new());
+        };
+        Ok(kb
+            .index()
+            .search(&query, limit as usize)
+            .into_iter()
+            .map(|m| knowledge::Article {
+                id: m.article.id.clone(),
+                title: m.article.title.clone(),
+                url: m.article.url.clone(),
+                body: m.article.body.clone(),
+                score: m.score,
+            })
+            .collect())
     }
 }
 
 impl settings::Host for RunState {
-    async fn get(&mut self, _key: String) -> wasmtime::Result<Option<String>> {
-        Ok(None)
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.ctx.capabilities.settings.get(&key).cloned())
     }
 }
 

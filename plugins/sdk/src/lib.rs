@@ -10,7 +10,8 @@
 //! * [`Plan`]: the changes a plugin decided on, as plain data that unit tests can compare,
 //!   staged with one [`Plan::stage`] call;
 //! * [`log`]: one-line logging helpers;
-//! * [`HostResultExt`]: turning a host [`Error`] into the handler's error text.
+//! * [`HostResultExt`]: turning a host [`Error`] into the handler's error text;
+//! * [`setting_or`] and [`setting_number`]: the brand's settings with defaults.
 //!
 //! ```ignore
 //! use gateway_plugin_sdk::{Event, Guest, Outcome};
@@ -58,13 +59,27 @@ pub mod bindings {
 }
 
 pub use bindings::exports::zendesk_gateway::plugin::handler::Guest;
-pub use bindings::zendesk_gateway::plugin::{actions, ticket, types};
+pub use bindings::zendesk_gateway::plugin::{actions, knowledge, llm, settings, ticket, types};
 
 pub use actions::{Assignee, Status};
 pub use conversation::Conversation;
+pub use knowledge::Article;
 pub use plan::Plan;
 pub use ticket::{Comment, TicketInfo, User};
 pub use types::{Error, Event, FieldError, Mode, Outcome};
+
+/// A setting of the brand (`[brands.NAME.settings]` in the gateway's config), or
+/// `default` when it is not set.
+pub fn setting_or(key: &str, default: &str) -> String {
+    settings::get(key).unwrap_or_else(|| default.to_string())
+}
+
+/// A numeric setting of the brand, or `default` when it is not set or not a number.
+pub fn setting_number(key: &str, default: f64) -> f64 {
+    settings::get(key)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
 
 /// Exports `$ty` (a type implementing [`Guest`]) as the plugin's `handler`.
 ///

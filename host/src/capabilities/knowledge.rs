@@ -1,0 +1,259 @@
+//! A brand's knowledge base: a folder of Markdown articles, ranked with BM25 (the `bm25`
+//! crate: English stemming and stop words), rebuilt when the folder changes.
+//!
+//! An article is one `.md` file anywhere under the folder. Its id is its path inside the
+//! folder without `.md` (`shipping/returns`), its title the first `# ` heading (or the
+//! file name), and a line `url: https://...` gives the link customers should get. The
+//! title counts twice in the ranking: customers' words match titles more often than prose.
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use bm25::{Language, SearchEngine, SearchEngineBuilder};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Articles bigger than this are skipped (with a warning): a knowledge base is prose for
+/// customers, and one huge file would dominate every search and every plugin's memory.
+pub const MAX_ARTICLE_BYTES: u64 = 256 * 1024;
+/// At most this many articles are returned by one search, whatever the plugin asks.
+pub const MAX_RESULTS: usize = 20;
+
+/// One article of a knowledge base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Article {
+    /// Path inside the folder, without `.md`, with `/` separators.
+    pub id: String,
+    /// First `# ` heading, or the file name.
+    pub title: String,
+    /// The `url:` line's value, if any.
+    pub url: Option<String>,
+    /// The whole Markdown text.
+    pub body: String,
+}
+
+/// An article that matched, with its BM25 score.
+#[derive(Debug, Clone)]
+pub struct Match {
+    /// The article.
+    pub article: Arc<Article>,
+    /// BM25 relevance; comparable within one search.
+    pub score: f32,
+}
+
+/// A built index over one snapshot of the folder.
+pub struct KnowledgeIndex {
+    articles: Vec<Arc<Article>>,
+    engine: SearchEngine<u32>,
+}
+
+impl KnowledgeIndex {
+    /// Reads every article under `dir` and indexes them.
+    pub fn build(dir: &Path) -> anyhow::Result<KnowledgeIndex> {
+        let mut files = Vec::new();
+        collect_markdown(dir, &mut files)
+            .with_context(|| format!("cannot read knowledge folder {}", dir.display()))?;
+        files.sort();
+        let mut articles = Vec::new();
+        for file in files {
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            if size > MAX_ARTICLE_BYTES {
+                tracing::warn!(article = %file.display(), bytes = size,
+                    "knowledge article skipped: larger than {MAX_ARTICLE_BYTES} bytes");
+                continue;
+            }
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(article = %file.display(), error = %e, "knowledge article skipped");
+                    continue;
+                }
+            };
+            articles.push(Arc::new(parse_article(dir, &file, text)));
+        }
+        let documents = articles.iter().enumerate().map(|(i, a)| {
+            bm25::Document::new(i as u32, format!("{} {} {}", a.title, a.title, a.body))
+        });
+        let engine =
+            SearchEngineBuilder::<u32>::with_documents(Language::English, documents).build();
+        Ok(KnowledgeIndex { articles, engine })
+    }
+
+    /// The best `limit` articles for `query`, best first.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<Match> {
+        if query.trim().is_empty() || self.articles.is_empty() {
+            return Vec::new();
+        }
+        self.engine
+            .search(query, limit.min(MAX_RESULTS))
+            .into_iter()
+            .filter_map(|r| {
+                let article = self.articles.get(r.document.id as usize)?.clone();
+                Some(Match {
+                    article,
+                    score: r.score,
+                })
+            })
+            .collect()
+    }
+
+    /// How many articles are indexed.
+    pub fn len(&self) -> usize {
+        self.articles.len()
+    }
+
+    /// Whether the folder held no article.
+    pub fn is_empty(&self) -> bool {
+        self.articles.is_empty()
+    }
+}
+
+/// A brand's knowledge base: the folder and its current index, swapped whole on reload so
+/// that a search never sees half a folder.
+#[derive(Clone)]
+pub struct KnowledgeBase {
+    brand: String,
+    dir: PathBuf,
+    index: Arc<ArcSwap<KnowledgeIndex>>,
+}
+
+impl KnowledgeBase {
+    /// Indexes `dir` for `brand`.
+    pub fn open(brand: &str, dir: &Path) -> anyhow::Result<KnowledgeBase> {
+        let index = KnowledgeIndex::build(dir).with_context(|| format!("brand {brand}"))?;
+        tracing::info!(brand, folder = %dir.display(), articles = index.len(), "knowledge base indexed");
+        Ok(KnowledgeBase {
+            brand: brand.to_string(),
+            dir: dir.to_path_buf(),
+            index: Arc::new(ArcSwap::from_pointee(index)),
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The index in force.
+    pub fn index(&self) -> Arc<KnowledgeIndex> {
+        self.index.load_full()
+    }
+
+    /// Rebuilds the index from the folder. On failure the previous index stays.
+    pub fn reload(&self) -> anyhow::Result<usize> {
+        let index =
+            KnowledgeIndex::build(&self.dir).with_context(|| format!("brand {}", self.brand))?;
+        let n = index.len();
+        self.index.store(Arc::new(index));
+        tracing::info!(brand = %self.brand, folder = %self.dir.display(), articles = n, "knowledge base reloaded");
+        Ok(n)
+    }
+}
+
+fn collect_markdown(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_markdown(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "md") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn parse_article(root: &Path, file: &Path, body: String) -> Article {
+    let id = file
+        .strip_prefix(root)
+        .unwrap_or(file)
+        .with_extension("")
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    let title = body
+        .lines()
+        .find_map(|l| l.strip_prefix("# "))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|| {
+            id.rsplit('/')
+                .next()
+                .unwrap_or(&id)
+                .replace(['-', '_'], " ")
+        });
+    let url = body
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("url:"))
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
+    Article {
+        id,
+        title,
+        url,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "kb-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("shipping")).unwrap();
+        std::fs::write(
+            dir.join("shipping/returns.md"),
+            "# Returns and refunds\nurl: https://help.example.com/returns\n\nYou can return any item within 30 days for a full refund.",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("shipping/delivery-times.md"),
+            "# Delivery times\n\nStandard delivery takes 3 to 5 working days; express delivery arrives the next day.",
+        )
+        .unwrap();
+        std::fs::write(dir.join("notes.txt"), "not an article").unwrap();
+        dir
+    }
+
+    #[test]
+    fn ranks_the_matching_article_first_with_its_metadata() {
+        let dir = folder();
+        let index = KnowledgeIndex::build(&dir).unwrap();
+        assert_eq!(index.len(), 2, "only .md files are articles");
+        let hits = index.search("how do I get a refund for my return?", 5);
+        assert_eq!(hits[0].article.id, "shipping/returns");
+        assert_eq!(hits[0].article.title, "Returns and refunds");
+        assert_eq!(
+            hits[0].article.url.as_deref(),
+            Some("https://help.example.com/returns")
+        );
+        assert!(hits[0].score > 0.0);
+        assert!(index.search("zebra", 5).is_empty());
+        assert!(index.search("   ", 5).is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn reload_picks_up_new_articles() {
+        let dir = folder();
+        let kb = KnowledgeBase::open("retail", &dir).unwrap();
+        assert!(kb.index().search("gift cards", 3).is_empty());
+        std::fs::write(
+            dir.join("gift-cards.md"),
+            "# Gift cards\n\nGift cards never expire.",
+        )
+        .unwrap();
+        assert_eq!(kb.reload().unwrap(), 3);
+        assert_eq!(
+            kb.index().search("gift cards", 3)[0].article.id,
+            "gift-cards"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
