@@ -69,6 +69,27 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Create or update in Zendesk what the setup guide does by hand, idempotently.
+    ///
+    /// For each endpoint: a webhook (JSON POST to <public_base_url>/notify/<token>), its
+    /// signing secret fetched and stored where the endpoint reads it (signing_secret_file,
+    /// else <data_dir>/secrets/<endpoint>.signing-secret), and the trigger "Notify
+    /// <endpoint> of Ticket Change". For each environment: the failsafe automation that
+    /// unassigns the AI seat after an hour. Checks and reports the seat's role, groups the
+    /// seat is not a member of, and "Notify requester" triggers without "Channel is not
+    /// Web Service (API)". Objects are found by name: a second run changes nothing.
+    /// Needs `public_base_url` on each environment; see docs/setup.md.
+    Setup {
+        /// The gateway's config.
+        #[arg(short, long, env = "ZENDESK_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// Only this environment (default: every environment that has endpoints).
+        #[arg(long)]
+        environment: Option<String>,
+        /// Read Zendesk but change nothing: print every request setup would send.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run a brand's plugin on one ticket and print the actions it would take. Nothing is
     /// sent to Zendesk. The ticket is a JSON fixture (offline; a folder runs them all and
     /// checks their `expect` blocks) or a live ticket id read from an environment.
@@ -132,6 +153,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ticket,
             limit,
         } => audit(&config, ticket, limit),
+        Command::Setup {
+            config,
+            environment,
+            dry_run,
+        } => crate::setup::run(&config, environment.as_deref(), dry_run).await,
         Command::Replay {
             config,
             brand,

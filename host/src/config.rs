@@ -915,4 +915,54 @@ token = "abcdefghijklmnopqrstuvwxyz012345"
         assert_eq!(a.len(), 32);
         assert_ne!(a, generate_endpoint_token());
     }
+
+    #[test]
+    fn setup_keys_parse_and_missing_secrets_are_allowed_only_for_setup() {
+        let text = GOOD
+            .replace(
+                "api_token_env = \"TOKEN\"",
+                "api_token_env = \"TOKEN\"\npublic_base_url = \"https://gw.example.com/\"",
+            )
+            .replace(
+                "token = \"abcdefghijklmnopqrstuvwxyz012345\"",
+                "token = \"abcdefghijklmnopqrstuvwxyz012345\"\nzendesk_brand = \"Retail\"\nsigning_secret_file = \"nope/secret\"",
+            );
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("endpoints.retail-prod.signing_secret"), "{e}");
+        let c = Config::parse_with(
+            &text,
+            Path::new("/etc/gw/gateway.toml"),
+            &|n| (n == "TOKEN").then(|| "tok".to_string()),
+            LoadOptions {
+                signing_secrets_may_be_missing: true,
+            },
+        )
+        .unwrap();
+        let ep = &c.endpoints["retail-prod"];
+        assert!(ep.signing_secret.is_none());
+        assert_eq!(
+            ep.signing_secret_file.as_deref(),
+            Some(Path::new("/etc/gw/nope/secret"))
+        );
+        assert_eq!(ep.zendesk_brand, Some(ZendeskBrand::Name("Retail".into())));
+        assert_eq!(
+            c.environments["prod"].public_base_url.as_deref(),
+            Some("https://gw.example.com")
+        );
+        // The other checks, on a config whose secret file is not in the way.
+        let text = text.replace("\nsigning_secret_file = \"nope/secret\"", "");
+        let both = text.replace(
+            "zendesk_brand = \"Retail\"",
+            "zendesk_brand = \"Retail\"\nzendesk_brand_id = 7",
+        );
+        assert!(parse(&both)
+            .unwrap_err()
+            .to_string()
+            .contains("zendesk_brand_id or zendesk_brand"));
+        let bad_url = text.replace("https://gw.example.com/", "gw.example.com");
+        assert!(parse(&bad_url)
+            .unwrap_err()
+            .to_string()
+            .contains("environments.prod.public_base_url"));
+    }
 }

@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod scaffold;
 pub mod secret;
 pub mod server;
+pub mod setup;
 pub mod staging;
 pub mod zendesk;
 

@@ -43,7 +43,19 @@ fn folders(gw: &Gateway) -> BTreeSet<PathBuf> {
         .values()
         .map(|b| b.plugin.as_path())
         .chain([config.source.as_path()])
+        .chain(signing_secret_files(&config))
         .filter_map(|p| key(p).and_then(|k| k.parent().map(Path::to_path_buf)))
+        .collect()
+}
+
+/// The endpoints' signing secret files: read with the config, so a new secret (written
+/// by `zendesk-gateway setup`, or rotated by hand) reloads the config. Without this the
+/// gateway would refuse Zendesk's newly signed notifications until a restart.
+fn signing_secret_files(config: &crate::config::Config) -> Vec<&Path> {
+    config
+        .endpoints
+        .values()
+        .filter_map(|e| e.signing_secret_file.as_deref())
         .collect()
 }
 
@@ -120,7 +132,10 @@ pub fn spawn(gw: Arc<Gateway>) -> anyhow::Result<ReloadWatcher> {
 
 async fn handle_changes(gw: &Arc<Gateway>, changed: &BTreeSet<PathBuf>) {
     let config = gw.config();
-    if key(&config.source).is_some_and(|k| changed.contains(&k)) {
+    let secret_changed = signing_secret_files(&config)
+        .into_iter()
+        .any(|f| key(f).is_some_and(|k| changed.contains(&k)));
+    if secret_changed || key(&config.source).is_some_and(|k| changed.contains(&k)) {
         match gw.reload_config().await {
             Ok(()) => {}
             Err(e) => tracing::error!(config = %config.source.display(), error = %format!("{e:#}"),

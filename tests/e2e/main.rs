@@ -12,4 +12,5 @@ mod pipeline;
 mod plugins;
 mod reload;
 mod sandbox;
+mod setup;
 mod startup;

@@ -224,6 +224,34 @@ impl ZendeskClient {
         Ok(env.ticket)
     }
 
+    /// Any Support API call, with the same authentication, rate limiter and retries as
+    /// the ticket calls; the answer as JSON (`null` for an empty 2xx answer, such as the
+    /// 204 of a webhook update). `path_or_url` is a path (`/api/v2/triggers`) or a full
+    /// paging link, which must point at this environment. Used by `setup`.
+    pub async fn call_json(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, ZendeskError> {
+        let url = if path_or_url.starts_with('/') {
+            format!("{}{path_or_url}", self.inner.base_url)
+        } else if path_or_url.starts_with(&format!("{}/", self.inner.base_url)) {
+            path_or_url.to_string()
+        } else {
+            // Never send the seat's credentials to a host other than the configured one.
+            return Err(ZendeskError {
+                kind: ZendeskErrorKind::Unexpected,
+                call: format!("{method} {path_or_url}"),
+                status: "-".into(),
+                message: format!("the link points outside {}", self.inner.base_url),
+                details: Vec::new(),
+                retry_after: None,
+            });
+        };
+        self.request(method, &url, body).await
+    }
+
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ZendeskError> {
         let url = format!("{}{path}", self.inner.base_url);
         self.request(Method::GET, &url, None).await
@@ -232,6 +260,8 @@ impl ZendeskClient {
     /// One API call, with the rate limiter, retries on 429 / 5xx / no answer, and the
     /// answer decoded. A PUT is safe to retry: updates carry a safe-update stamp, so a
     /// retry of an update that did land is refused with 409 instead of applied twice.
+    /// A POST creates a record, so it is retried only after a 429 (Zendesk did not
+    /// process it): after a 5xx or no answer the record may exist already.
     async fn request<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -270,7 +300,10 @@ impl ZendeskClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<f64>().ok())
                         .map(|s| Duration::from_secs_f64(s.max(0.0)));
-                    let text = resp.text().await.unwrap_or_default();
+                    let mut text = resp.text().await.unwrap_or_default();
+                    if status.is_success() && text.trim().is_empty() {
+                        text = "null".into();
+                    }
                     if status.is_success() {
                         if self.inner.auth_problem.lock().is_ok_and(|p| p.is_some()) {
                             self.set_auth_problem(None);
@@ -308,6 +341,9 @@ impl ZendeskClient {
                 }
             };
             if !err.is_transient() || attempt >= opts.max_retries {
+                return Err(err);
+            }
+            if method == Method::POST && err.kind != ZendeskErrorKind::RateLimited {
                 return Err(err);
             }
             let wait = match err.retry_after {

@@ -122,7 +122,25 @@ fn parse_error_body(body: &str) -> (String, Vec<(String, String)>) {
             .to_string(),
         _ => String::new(),
     };
-    let description = v["description"].as_str().unwrap_or("").to_string();
+    let mut description = v["description"].as_str().unwrap_or("").to_string();
+    // Newer APIs (webhooks) answer JSON:API-style: {"errors": [{"title", "detail"}]}.
+    if let Some(list) = v["errors"].as_array() {
+        let parts: Vec<String> = list
+            .iter()
+            .map(|e| {
+                let title = e["title"].as_str().or(e["code"].as_str()).unwrap_or("");
+                match e["detail"].as_str() {
+                    Some(d) if !title.is_empty() => format!("{title}: {d}"),
+                    Some(d) => d.to_string(),
+                    None => title.to_string(),
+                }
+            })
+            .filter(|p| !p.is_empty())
+            .collect();
+        if description.is_empty() {
+            description = parts.join("; ");
+        }
+    }
     let mut details = Vec::new();
     if let Some(map) = v["details"].as_object() {
         for (field, list) in map {
