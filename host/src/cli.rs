@@ -262,7 +262,11 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let loader = crate::runtime::plugin::PluginLoader::new(engine.engine().clone());
     let mut failures = 0;
     for (name, brand) in &config.brands {
-        match loader.load_file(name, &brand.plugin) {
+        let probed = loader.load_file(name, &brand.plugin).and_then(|p| {
+            crate::runtime::run::probe(&p, &std::sync::Arc::new(brand.clone()))?;
+            Ok(p)
+        });
+        match probed {
             Ok(p) => println!(
                 "brand {name}: plugin {} version {} loads ({} mode)",
                 brand.plugin.display(),

@@ -910,6 +910,52 @@ token = "abcdefghijklmnopqrstuvwxyz012345"
     }
 
     #[test]
+    fn brand_capabilities_parse_with_defaults_and_checks() {
+        let dir = std::env::temp_dir().join(format!("cfg-kb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = GOOD.replace(
+            "limits = { deadline_ms = 500 }",
+            &format!(
+                "limits = {{ deadline_ms = 500 }}\nknowledge = \"{}\"\n\
+                 [brands.retail.llm]\nbase_url = \"http://127.0.0.1:11434/v1/\"\nmodel = \"llama3.1\"\n\
+                 [brands.retail.settings]\ntone = \"warm\"\nmax_refund = 150\nlanguages = [\"en\", \"de\"]\n",
+                dir.display()
+            ),
+        );
+        let c = parse(&text).unwrap();
+        let b = &c.brands["retail"];
+        let llm = b.llm.as_ref().unwrap();
+        assert_eq!(
+            llm.base_url, "http://127.0.0.1:11434/v1",
+            "trailing slash trimmed"
+        );
+        assert!(llm.api_key.is_none());
+        assert_eq!(
+            (llm.timeout_ms, llm.max_tokens_per_run, llm.concurrency),
+            (20_000, 8_000, 4)
+        );
+        assert_eq!(b.settings["max_refund"], "150");
+        assert_eq!(b.settings["languages"], "en,de");
+        assert_eq!(b.knowledge.as_deref(), Some(dir.as_path()));
+
+        let missing = text.replace(&dir.display().to_string(), "/nonexistent/kb");
+        assert!(parse(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("brands.retail.knowledge"));
+        let bad_key = text.replace(
+            "model = \"llama3.1\"",
+            "model = \"llama3.1\"\napi_key_env = \"NOPE\"",
+        );
+        let e = parse(&bad_key).unwrap_err().to_string();
+        assert!(
+            e.contains("brands.retail.llm.api_key") && e.contains("NOPE"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn generated_tokens_are_valid_and_distinct() {
         let a = generate_endpoint_token();
         assert_eq!(a.len(), 32);

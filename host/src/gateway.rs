@@ -249,9 +249,13 @@ impl Gateway {
         }
         let gw = self.clone();
         let brand_name = brand.to_string();
-        let loaded =
-            tokio::task::spawn_blocking(move || gw.loader.load_bytes(&brand_name, &path, &bytes))
-                .await;
+        let brand_config = current.brand.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let plugin = gw.loader.load_bytes(&brand_name, &path, &bytes)?;
+            crate::runtime::run::probe(&plugin, &brand_config)?;
+            Ok::<_, crate::runtime::PluginLoadError>(plugin)
+        })
+        .await;
         let plugin = match loaded {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {
@@ -455,6 +459,7 @@ fn load_brands(
             continue;
         }
         let plugin = loader.load_file(name, &brand.plugin)?;
+        crate::runtime::run::probe(&plugin, &Arc::new(brand.clone()))?;
         tracing::info!(brand = %name, plugin = %brand.plugin.display(), plugin_version = %plugin.version,
             mode = %brand.mode, "plugin loaded");
         brands.insert(

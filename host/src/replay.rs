@@ -13,7 +13,6 @@ use crate::runtime::host::{ReadCache, RunContext, Seat};
 use crate::runtime::plugin::{LoadedPlugin, PluginLoader};
 use crate::runtime::run::{run_plugin, RunOutcome, RunRequest};
 use crate::runtime::{EnginePolicy, PluginEngine};
-use crate::secret::Secret;
 use crate::staging::{AssigneeChange, Staged, StagedStatus};
 use crate::zendesk::{ClientOptions, Comment, Ticket, User, ZendeskClient};
 use anyhow::{bail, Context};
@@ -313,6 +312,7 @@ impl Replayer {
             None => PluginLoader::new(engine.engine().clone()),
         };
         let plugin = loader.load_file(&brand.name, &brand.plugin)?;
+        crate::runtime::run::probe(&plugin, &Arc::new(brand.clone()))?;
         let capabilities = Arc::new(BrandCapabilities::build(&brand, None)?);
         Ok(Replayer {
             mode: brand.mode,
@@ -327,19 +327,7 @@ impl Replayer {
     pub async fn fixture(&self, fixture: &Fixture) -> anyhow::Result<ReplayReport> {
         // Nothing is fetched (the cache holds the whole ticket) and nothing committed, so
         // the client points nowhere: a read the fixture lacks fails as "unavailable".
-        let offline = Environment {
-            name: "fixture".into(),
-            base_url: "http://127.0.0.1:9".into(),
-            email: "replay@localhost".into(),
-            api_token: Secret::new("offline"),
-            requests_per_minute: 60,
-            public_base_url: None,
-        };
-        let client = ZendeskClient::new(
-            &offline,
-            ClientOptions::default(),
-            Arc::new(crate::metrics::Metrics::default()),
-        )?;
+        let client = RunContext::offline(self.brand.clone(), self.plugin.version.clone())?.client;
         let seat = fixture.seat.clone().unwrap_or(FixtureSeat {
             id: 1,
             name: default_seat_name(),

@@ -437,9 +437,13 @@ fn new_plugin_scaffold_builds_tests_and_replays() {
         String::from_utf8_lossy(&out.stderr)
     );
     let crate_dir = dir.join("kids-tone");
-    // One target folder across runs keeps this test to a couple of minutes on a fresh machine
-    // and seconds afterwards.
-    let target = repo().join("target/scaffold-check");
+    // The plugins' own target folder (next to the build script's plugin build): the SDK
+    // and wit-bindgen are already compiled there for wasm32-wasip2, so only the new crate is.
+    let target = Path::new(artifacts::TRIAGE_PATH)
+        .ancestors()
+        .nth(3)
+        .expect("plugins are built into <target>/plugins/wasm32-wasip2/release")
+        .to_path_buf();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let cargo_run = |args: &[&str]| {
         let out = std::process::Command::new(&cargo)

@@ -164,12 +164,11 @@ async fn a_broken_or_deleted_file_keeps_the_last_good_version_serving() {
     let plugin = dir.join("brand.wasm");
     let triage = std::fs::read(artifacts::TRIAGE_PATH).unwrap();
     std::fs::write(&plugin, &triage).unwrap();
-    let mut h = Harness::with_brands(vec![BrandSpec::new(
-        "acme",
-        plugin.to_str().unwrap(),
-        TRIAGE_TOKEN,
-    )])
-    .await;
+    let mut spec = BrandSpec::new("acme", plugin.to_str().unwrap(), TRIAGE_TOKEN);
+    // Below the gateway-wide 64 MiB, so that a plugin needing 40 MiB at start compiles
+    // but cannot be instantiated for this brand.
+    spec.extra = "limits = { memory_mib = 32 }".into();
+    let mut h = Harness::with_brands(vec![spec]).await;
     let good = content_version(&triage);
 
     for (what, bytes) in [
@@ -178,6 +177,12 @@ async fn a_broken_or_deleted_file_keeps_the_last_good_version_serving() {
         (
             "core module",
             vec![0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+        ),
+        // A valid plugin that fails while being instantiated (its memory starts above
+        // the brand's 32 MiB): caught by the load-time probe, not by the first ticket.
+        (
+            "fails to start",
+            std::fs::read(artifacts::HOSTILE_HUGE_START_PATH).unwrap(),
         ),
     ] {
         rename_over(&plugin, &bytes);
@@ -199,6 +204,15 @@ async fn a_broken_or_deleted_file_keeps_the_last_good_version_serving() {
             p["last_error"].as_str().unwrap().contains("brand acme"),
             "{what}: {p}"
         );
+        if what == "fails to start" {
+            assert!(
+                p["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("cannot be started"),
+                "{what}: {p}"
+            );
+        }
         let id = h.ticket("Billing question", "Why was I charged twice?");
         h.notify(TRIAGE_TOKEN, id).await;
         let runs = h.wait_runs(id, 1).await;
@@ -218,7 +232,7 @@ async fn a_broken_or_deleted_file_keeps_the_last_good_version_serving() {
         plugins_status(&h).await["plugins"][0]["failed_reloads"]
             .as_u64()
             .unwrap(),
-        3
+        4
     );
 
     std::fs::remove_file(&plugin).unwrap();

@@ -124,6 +124,38 @@ pub struct RunContext {
 }
 
 impl RunContext {
+    /// A context whose Zendesk client points nowhere, for runs that must not reach
+    /// Zendesk: load-time probes and fixture replays (whose reads are all cached).
+    pub fn offline(brand: Arc<Brand>, plugin_version: String) -> anyhow::Result<Self> {
+        let offline = crate::config::Environment {
+            name: "offline".into(),
+            base_url: "http://127.0.0.1:9".into(),
+            email: "offline@localhost".into(),
+            api_token: crate::secret::Secret::new("offline"),
+            requests_per_minute: 60,
+            public_base_url: None,
+        };
+        let client = ZendeskClient::new(
+            &offline,
+            crate::zendesk::ClientOptions::default(),
+            Arc::new(crate::metrics::Metrics::default()),
+        )?;
+        let seat = Seat {
+            id: 1,
+            name: "AI Agent".into(),
+            email: "ai@localhost".into(),
+            role: "agent".into(),
+        };
+        Ok(RunContext::new(
+            0,
+            brand,
+            plugin_version,
+            client,
+            seat,
+            Arc::default(),
+        ))
+    }
+
     /// A fresh context for one run of `brand`'s plugin on `ticket_id`.
     pub fn new(
         ticket_id: u64,

@@ -104,6 +104,19 @@ pub enum PluginLoadError {
         /// What is missing or mismatched.
         reason: String,
     },
+    /// It compiled and fits the world, but instantiating it failed: a start function
+    /// that traps or loops, or more initial memory than the brand allows.
+    #[error("brand {brand}: plugin {path} (version {version}) cannot be started: {reason}")]
+    StartFailed {
+        /// Brand.
+        brand: String,
+        /// File.
+        path: String,
+        /// Content hash.
+        version: String,
+        /// The instantiation error.
+        reason: String,
+    },
 }
 
 /// The content hash used as a plugin's version.
@@ -252,9 +265,21 @@ impl PluginLoader {
                 "it is a core WebAssembly module; build the plugin for wasm32-wasip2 to get a component".into(),
             ));
         }
-        let component = self
-            .compile(bytes)
-            .map_err(|e| not_component(format!("{e:#}")))?;
+        let component = self.compile(bytes).map_err(|e| {
+            let reason = format!("{e:#}");
+            // The pooling allocator refuses, at compile time, a plugin whose memory starts
+            // above the largest slot: that is a valid component that cannot start here.
+            if reason.contains("pooling allocator") {
+                PluginLoadError::StartFailed {
+                    brand: brand.to_string(),
+                    path: path.display().to_string(),
+                    version: version.clone(),
+                    reason: format!("it needs more memory at start than the gateway allows any plugin: {reason}"),
+                }
+            } else {
+                not_component(reason)
+            }
+        })?;
         let wrong_world = |reason: String| PluginLoadError::WrongWorld {
             brand: brand.to_string(),
             path: path.display().to_string(),

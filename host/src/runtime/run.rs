@@ -89,6 +89,61 @@ pub struct RunResult {
     pub elapsed: Duration,
 }
 
+/// Instantiates `plugin` once, under `brand`'s limits, without calling it: a new plugin
+/// version is swapped in only if this works, so a file whose start traps (or loops, or
+/// needs more memory than the brand allows) never replaces a good one.
+///
+/// Synchronous, for the loading paths (which run on blocking threads or at start-up): the
+/// instantiation needs no reactor, so a plain executor drives it; the epoch deadline
+/// bounds a start that loops.
+pub fn probe(
+    plugin: &LoadedPlugin,
+    brand: &std::sync::Arc<crate::config::Brand>,
+) -> Result<(), super::PluginLoadError> {
+    let failed = |reason: String| super::PluginLoadError::StartFailed {
+        brand: brand.name.clone(),
+        path: plugin.path.display().to_string(),
+        version: plugin.version.clone(),
+        reason,
+    };
+    let context = RunContext::offline(brand.clone(), plugin.version.clone())
+        .map_err(|e| failed(format!("{e:#}")))?;
+    let stdout = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
+    let stderr = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
+    let mut store = Store::new(
+        plugin.pre.engine(),
+        RunState::new(context, stdout, stderr.clone()),
+    );
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(PluginEngine::ticks_for(Duration::from_millis(
+        brand.limits.deadline_ms,
+    )));
+    store.epoch_deadline_trap();
+    let result = futures::executor::block_on(async {
+        match &plugin.pre {
+            PluginPre::Latest(pre) => pre.instantiate_async(&mut store).await.map(drop),
+            PluginPre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(drop),
+        }
+    });
+    result.map_err(|e| {
+        let mut reason = match classify_trap(&e) {
+            RunFailure::Timeout(_) => format!(
+                "its start did not finish within {} ms",
+                brand.limits.deadline_ms
+            ),
+            RunFailure::Crashed(m) | RunFailure::OutOfMemory(m) => m,
+            other => other.describe(),
+        };
+        if let Some(asked) = &store.data().limits.memory_denied {
+            reason = format!(
+                "it needs more memory than the brand's {} MiB ({asked})",
+                brand.limits.memory_mib
+            );
+        }
+        failed(reason)
+    })
+}
+
 /// Runs `plugin` for `context.ticket_id`.
 pub async fn run_plugin(
     plugin: &LoadedPlugin,

@@ -88,7 +88,7 @@ impl Guest for LlmAgent {
             name.as_deref(),
             &settings,
             |q| knowledge::search(q, 3),
-            |request| llm::complete(request),
+            llm::complete,
         );
         plan.stage().context("staging the reply")?;
         Ok(outcome)
