@@ -744,7 +744,7 @@ pub async fn run(config: SimulatorConfig, addr: SocketAddr) -> anyhow::Result<()
     println!("  api token: {token}");
     println!("  header:    Authorization: {}", sim.auth_header());
     println!(
-        "  admin API: {}/_sim/ (tickets, calls, faults, users)",
+        "  admin API: {}/_sim/ (tickets, calls, faults, users, rules, webhook_deliveries)",
         sim.base_url()
     );
     tokio::signal::ctrl_c().await?;

@@ -1111,26 +1111,15 @@ impl Rules {
     /// The webhook calls the active triggers make for one update, in trigger order.
     /// Each trigger fires at most once per update, as in Zendesk. Only
     /// `notification_webhook` actions are carried out (see [`ACTIONS`]).
-    pub(crate) fn fire(
-        &mut self,
-        ticket: &TicketFacts,
-        event: &UpdateEvent,
-        seat_email: &str,
-    ) -> Vec<Delivery> {
+    pub(crate) fn fire(&mut self, ticket: &TicketFacts, event: &UpdateEvent) -> Vec<Delivery> {
         let mut rules: Vec<&Rule> = self.triggers.values().filter(|r| r.active).collect();
         rules.sort_by_key(|r| (r.position, r.id));
         let mut out = Vec::new();
         let mut log = Vec::new();
         for rule in rules {
-            let all_hold = rule
-                .all
-                .iter()
-                .all(|c| condition_holds(c, ticket, event, seat_email));
-            let any_holds = rule.any.is_empty()
-                || rule
-                    .any
-                    .iter()
-                    .any(|c| condition_holds(c, ticket, event, seat_email));
+            let all_hold = rule.all.iter().all(|c| condition_holds(c, ticket, event));
+            let any_holds =
+                rule.any.is_empty() || rule.any.iter().any(|c| condition_holds(c, ticket, event));
             if !(all_hold && any_holds) {
                 continue;
             }
@@ -1200,7 +1189,7 @@ fn status_rank(s: &str) -> Option<usize> {
 }
 
 /// Whether one `{field, operator, value}` condition holds for this update.
-fn condition_holds(c: &Value, t: &TicketFacts, e: &UpdateEvent, seat_email: &str) -> bool {
+fn condition_holds(c: &Value, t: &TicketFacts, e: &UpdateEvent) -> bool {
     let field = c.get("field").and_then(Value::as_str).unwrap_or_default();
     let op = c
         .get("operator")
@@ -1234,10 +1223,7 @@ fn condition_holds(c: &Value, t: &TicketFacts, e: &UpdateEvent, seat_email: &str
         "via_id" => is(value.parse::<u32>().ok() == Some(t.via_id)),
         // Tickets here are never received at a support address, so "Received at" never
         // matches: `is` fails and `is_not` holds.
-        "recipient" => {
-            let _ = seat_email;
-            is(false)
-        }
+        "recipient" => is(false),
         "status" => {
             let (Some(actual), wanted) = (status_rank(&t.status), status_rank(&value)) else {
                 return false;
@@ -1311,12 +1297,7 @@ mod tests {
             previous_status: Some("new".into()),
         };
         let holds = |f: &str, op: &str, v: Value| {
-            condition_holds(
-                &json!({"field": f, "operator": op, "value": v}),
-                &t,
-                &e,
-                "ai@x",
-            )
+            condition_holds(&json!({"field": f, "operator": op, "value": v}), &t, &e)
         };
         assert!(holds("update_type", "is", json!("Change")));
         assert!(!holds("update_type", "is", json!("Create")));

@@ -297,7 +297,7 @@ impl State {
             is_public: t.comments.iter().any(|c| c.public),
             via_id: t.via_id,
         };
-        let deliveries = self.rules.fire(&facts, &event, &self.seat.email);
+        let deliveries = self.rules.fire(&facts, &event);
         self.outbox.extend(deliveries);
     }
 
