@@ -40,29 +40,29 @@ fn example_config(llm: Option<&FakeLlm>, llm_extra: &str) -> Config {
         let dir = scratch_dir("llm-key");
         let key_file = dir.join("llm-key");
         std::fs::write(&key_file, API_KEY).unwrap();
+        // The extra keys replace the example's own, then the key file and the extras go
+        // where the example's commented-out api_key_env line is.
+        let overridden: Vec<&str> = llm_extra
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+            .collect();
         text = text
+            .lines()
+            .filter(|l| !overridden.iter().any(|k| l.starts_with(&format!("{k} ="))))
+            .map(|l| {
+                if l.starts_with("# api_key_env") {
+                    format!("api_key_file = \"{}\"\n{llm_extra}", key_file.display())
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
             .replace("http://127.0.0.1:11434/v1", &fake.base_url)
             .replace(
                 "model = \"llama3.1\"",
                 &format!("model = \"{}\"", crate::fake_llm::MODEL),
-            )
-            .replace(
-                "# api_key_env = \"OPENAI_API_KEY\"",
-                &format!("api_key_file = \"{}\"\n{llm_extra}", key_file.display()),
             );
-        // The extra keys override the example's own.
-        for line in llm_extra.lines() {
-            if let Some((key, _)) = line.split_once('=') {
-                let key = key.trim();
-                let original = text
-                    .lines()
-                    .find(|l| l.starts_with(&format!("{key} =")) && !llm_extra.contains(*l))
-                    .map(str::to_string);
-                if let Some(o) = original {
-                    text = text.replacen(&format!("{o}\n"), "", 1);
-                }
-            }
-        }
     }
     let mut config = Config::parse(&text, &path, &|_| None).expect("the example config is valid");
     let plugins = [

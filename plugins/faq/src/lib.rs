@@ -14,7 +14,7 @@
 
 #![warn(missing_docs)]
 
-use gateway_plugin_sdk::text::{first_name, is_gratitude_only, matched_keywords};
+use gateway_plugin_sdk::text::{first_name, matched_keywords};
 use gateway_plugin_sdk::{
     export_plugin, knowledge, setting_number, setting_or, ticket, Article, Conversation, Event,
     Guest, HostResultExt, Outcome, Plan, Status, TicketInfo,
@@ -86,7 +86,7 @@ impl Guest for Faq {
         let ticket = ticket::get().context("reading the ticket")?;
         let conversation = Conversation::load().context("reading the comments")?;
         let name = ticket::get_user(ticket.requester_id).ok().map(|u| u.name);
-        let question = question(&ticket, &conversation);
+        let question = conversation.question(&ticket);
         let articles = knowledge::search(&question, 3);
         let (plan, outcome) = decide(
             &ticket,
@@ -101,19 +101,6 @@ impl Guest for Faq {
 }
 
 export_plugin!(Faq);
-
-/// What the customer is asking now: the messages since our last reply, with the
-/// subject on first contact.
-pub fn question(ticket: &TicketInfo, conversation: &Conversation) -> String {
-    let mut text = conversation.unanswered_text();
-    if text.is_empty() {
-        text = ticket.description.clone();
-    }
-    if !conversation.seat_has_replied() {
-        text = format!("{}\n\n{}", ticket.subject, text);
-    }
-    text
-}
 
 /// The tag that records which article answered.
 pub fn article_tag(article: &Article) -> String {
@@ -151,22 +138,15 @@ pub fn decide(
         return (Plan::new(), Outcome::Skipped("last word is ours".into()));
     }
     let name = requester_name.and_then(first_name);
-    if conversation.seat_has_replied() {
-        let latest = conversation
-            .latest_customer_message()
-            .map(|c| c.body.as_str())
-            .unwrap_or_default();
-        let allowed: Vec<&str> = name.into_iter().collect();
-        if is_gratitude_only(latest, &allowed) {
-            let plan = Plan::new().tag("faq_solved").status(Status::Solved);
-            return (
-                plan,
-                Outcome::Handled("customer only said thanks; solved".into()),
-            );
-        }
+    if conversation.only_thanks_after_reply(requester_name) {
+        let plan = Plan::new().tag("faq_solved").status(Status::Solved);
+        return (
+            plan,
+            Outcome::Handled("customer only said thanks; solved".into()),
+        );
     }
 
-    let text = question(ticket, conversation);
+    let text = conversation.question(ticket);
     let escalation = matched_keywords(&text, ESCALATION);
     let mut problem = if !escalation.is_empty() {
         Some(format!("the customer wrote {}", quote_list(&escalation)))

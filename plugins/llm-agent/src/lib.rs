@@ -19,7 +19,7 @@
 #![warn(missing_docs)]
 
 use gateway_plugin_sdk::llm::{self, CompletionRequest, LlmError, Message, Role};
-use gateway_plugin_sdk::text::{first_name, is_gratitude_only, matched_keywords, words};
+use gateway_plugin_sdk::text::{first_name, matched_keywords, words};
 use gateway_plugin_sdk::{
     export_plugin, knowledge, setting_number, setting_or, ticket, Article, Conversation, Event,
     Guest, HostResultExt, Outcome, Plan, Status, TicketInfo,
@@ -110,21 +110,14 @@ pub fn run(
         return (Plan::new(), Outcome::Skipped("last word is ours".into()));
     }
     let name = requester_name.and_then(first_name);
-    if conversation.seat_has_replied() {
-        let latest = conversation
-            .latest_customer_message()
-            .map(|c| c.body.as_str())
-            .unwrap_or_default();
-        let allowed: Vec<&str> = name.into_iter().collect();
-        if is_gratitude_only(latest, &allowed) {
-            let plan = Plan::new().tag("ai_solved").status(Status::Solved);
-            return (
-                plan,
-                Outcome::Handled("customer only said thanks; solved".into()),
-            );
-        }
+    if conversation.only_thanks_after_reply(requester_name) {
+        let plan = Plan::new().tag("ai_solved").status(Status::Solved);
+        return (
+            plan,
+            Outcome::Handled("customer only said thanks; solved".into()),
+        );
     }
-    let question = customer_text(ticket, conversation);
+    let question = conversation.question(ticket);
     if let Some((tag, why)) = guardrail_before(&question, settings) {
         return hand_off(ticket, conversation, &why, tag, None);
     }
@@ -176,18 +169,6 @@ pub fn run(
         plan,
         Outcome::Handled(format!("drafted from {}", cited.join(", "))),
     )
-}
-
-/// What the customer is asking now (subject included on first contact).
-pub fn customer_text(ticket: &TicketInfo, conversation: &Conversation) -> String {
-    let mut text = conversation.unanswered_text();
-    if text.is_empty() {
-        text = ticket.description.clone();
-    }
-    if !conversation.seat_has_replied() {
-        text = format!("{}\n\n{}", ticket.subject, text);
-    }
-    text
 }
 
 const WANTS_HUMAN: &[&str] = &[

@@ -1,6 +1,7 @@
 //! A view of the ticket's conversation from the AI seat's point of view.
 
-use crate::ticket::{self, Comment};
+use crate::text::{first_name, is_gratitude_only};
+use crate::ticket::{self, Comment, TicketInfo};
 use crate::types::Error;
 
 /// The ticket's comments (oldest first, as `ticket::comments()` returns them) together
@@ -96,6 +97,36 @@ impl Conversation {
             .map(|comment| comment.body.as_str())
             .collect::<Vec<_>>()
             .join("\n\n")
+    }
+
+    /// What the customer is asking now: [`Self::unanswered_text`], or the ticket's
+    /// description when no public comment waits (a ticket opened by phone, or by an agent
+    /// with a private first comment), with the subject in front on first contact, where
+    /// it often is the question itself.
+    pub fn question(&self, ticket: &TicketInfo) -> String {
+        let mut text = self.unanswered_text();
+        if text.is_empty() {
+            text = ticket.description.clone();
+        }
+        if !self.seat_has_replied() {
+            text = format!("{}\n\n{}", ticket.subject, text);
+        }
+        text
+    }
+
+    /// Whether the seat replied before and the customer's latest message only says
+    /// thanks: the moment to solve the ticket. A thanks signed with the requester's first
+    /// name (from `requester_name`, their full name) still counts.
+    pub fn only_thanks_after_reply(&self, requester_name: Option<&str>) -> bool {
+        if !self.seat_has_replied() {
+            return false;
+        }
+        let latest = self
+            .latest_customer_message()
+            .map(|comment| comment.body.as_str())
+            .unwrap_or_default();
+        let signed: Vec<&str> = requester_name.and_then(first_name).into_iter().collect();
+        is_gratitude_only(latest, &signed)
     }
 }
 
