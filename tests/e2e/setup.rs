@@ -320,3 +320,124 @@ async fn setup_without_a_public_url_fails_naming_the_key() {
     assert!(!out.status.success());
     assert!(stderr.contains("no environment named \"nope\""), "{stderr}");
 }
+
+/// A config for two endpoints in one environment against `sim`, without a gateway
+/// running (setup only talks to Zendesk).
+fn two_brand_config(sim: &zendesk_simulator::Simulator, orders_brand: &str) -> Config {
+    let dir = scratch_dir("setup-brands");
+    let mut triage = BrandSpec::new("triage", artifacts::TRIAGE_PATH, TRIAGE_TOKEN);
+    triage.endpoint_extra = "zendesk_brand = \"example support\"".into();
+    let mut orders = BrandSpec::new("orders", artifacts::ORDER_DESK_PATH, ORDERS_TOKEN);
+    orders.endpoint_extra = orders_brand.into();
+    let text = config_text(&sim.base_url(), &dir, &[triage, orders], "zendesk-token").replace(
+        "requests_per_minute = 6000",
+        "requests_per_minute = 6000\npublic_base_url = \"https://gateway.example.com/\"",
+    );
+    write_secrets(&dir, "sim-token");
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, text).unwrap();
+    load(&path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_makes_one_trigger_per_brand_and_failures_name_environment_and_object() {
+    let sim = zendesk_simulator::Simulator::start(sim_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let options = SetupOptions {
+        client: fast_client(),
+        ..Default::default()
+    };
+
+    // A brand name the account does not have stops before anything is written.
+    let config = two_brand_config(&sim, "zendesk_brand = \"Nope Brand\"");
+    let report = setup(&config, &options).await.unwrap();
+    let failures = report.failures();
+    assert_eq!(failures.len(), 1, "{}", report.render());
+    assert!(
+        failures[0].contains("environment production")
+            && failures[0].contains("endpoints.orders.zendesk_brand")
+            && failures[0].contains("\"Example Shop\""),
+        "{failures:?}"
+    );
+    assert!(sim.webhooks().is_empty());
+
+    // Zendesk refusing the second trigger: the failure names environment and object.
+    let config = two_brand_config(&sim, "zendesk_brand_id = 2");
+    sim.inject_fault(zendesk_simulator::Fault {
+        method: Some("POST".into()),
+        path_contains: Some("/api/v2/triggers".into()),
+        status: 422,
+        retry_after: None,
+        times: 1,
+    });
+    let report = setup(&config, &options).await.unwrap();
+    let failures = report.failures();
+    assert_eq!(failures.len(), 1, "{}", report.render());
+    assert!(
+        failures[0].starts_with(
+            "environment production: trigger \"Notify orders of Ticket Change\": Zendesk POST /api/v2/triggers failed (422)"
+        ),
+        "{failures:?}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_zendesk-gateway"))
+        .args(["setup", "--config"])
+        .arg(&config.source)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the next run completes: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // One webhook and one trigger per endpoint, each with its brand; one automation.
+    assert_eq!(sim.webhooks().len(), 2);
+    let mut brands: Vec<(String, String)> = sim
+        .triggers()
+        .iter()
+        .filter(|t| t["title"].as_str().unwrap().ends_with("of Ticket Change"))
+        .map(|t| {
+            (
+                t["title"].as_str().unwrap().to_string(),
+                t["conditions"]["all"][0]["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    brands.sort();
+    assert_eq!(
+        brands,
+        [
+            (
+                "Notify orders of Ticket Change".to_string(),
+                "2".to_string()
+            ),
+            (
+                "Notify triage of Ticket Change".to_string(),
+                "1".to_string()
+            ),
+        ]
+    );
+    assert_eq!(sim.automations().len(), 1);
+    // Without a signing secret setting, the secret goes to the data folder and the
+    // report says which line to add.
+    let again = setup(&config, &options).await.unwrap();
+    assert!(again.objects().all(|o| o.outcome == Outcome::Unchanged));
+    let notes = &again.environment("production").unwrap().notes;
+    assert!(
+        notes.iter().any(
+            |n| n.contains("signing_secret_file = \"secrets/orders.signing-secret\"")
+                && n.contains("[endpoints.orders]")
+        ),
+        "{notes:?}"
+    );
+    assert!(config
+        .gateway
+        .data_dir
+        .join("secrets/triage.signing-secret")
+        .exists());
+    sim.shutdown().await;
+}
