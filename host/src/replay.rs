@@ -390,9 +390,26 @@ impl Replayer {
         ticket_id: u64,
         client: ZendeskClient,
         seat: Seat,
-        reads: ReadCache,
+        mut reads: ReadCache,
         environment: &str,
     ) -> ReplayReport {
+        // The gateway's own guards come first, as in a real run: a ticket the gateway
+        // would skip is reported skipped, whatever the plugin would have done.
+        let guard = match reads.comments(&client, ticket_id).await {
+            Ok(_) => crate::handling::host_guard(&reads, seat.id),
+            Err(_) => None, // the run reports the failed read itself
+        };
+        if let Some(reason) = guard {
+            return ReplayReport {
+                plugin_version: self.plugin.version.clone(),
+                outcome: "skipped".into(),
+                reason: format!("by the gateway: {reason}"),
+                staged: Staged::default(),
+                refusals: Vec::new(),
+                llm_tokens: 0,
+                elapsed_ms: 0,
+            };
+        }
         let mut context = RunContext::new(
             ticket_id,
             self.brand.clone(),

@@ -228,3 +228,44 @@ async fn a_plugin_built_against_wit_0_1_0_still_works() {
         .any(|t| t == "legacy_v0_1"));
     h.stop().await;
 }
+
+/// A human agent who answered publicly owns the conversation: the gateway does not let the
+/// plugin talk over them, whatever the plugin would do; a ticket an agent opened publicly
+/// for a customer is still handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_agents_public_reply_is_not_answered_by_the_ai() {
+    /// Hank Human, an agent in the default simulator account.
+    const AGENT: u64 = 2001;
+    let mut h = Harness::start().await;
+    let id = h.ticket("Where is my order?", "Where is my order? Still not here.");
+    h.sim
+        .add_comment(
+            id,
+            NewComment::public(AGENT, "Hi Maria, I'm looking into it myself now."),
+        )
+        .unwrap();
+    h.sim.clear_calls();
+    h.notify(ORDERS_TOKEN, id).await;
+    let runs = h.wait_runs(id, 1).await;
+    assert_eq!(runs[0].outcome, "skipped", "{:?}", runs[0]);
+    assert!(
+        runs[0].reason.contains("human agent (user 2001)"),
+        "{}",
+        runs[0].reason
+    );
+    assert!(
+        h.calls_for(id).iter().all(|(m, _)| m == "GET"),
+        "nothing written"
+    );
+
+    // The customer answers the agent: the newest word is the customer's again, but the
+    // conversation has a human in it; the plugin decides (the order desk hands a repeated
+    // topic to humans).
+    h.sim
+        .add_comment(id, NewComment::public(CUSTOMER, "Thanks Hank, any news?"))
+        .unwrap();
+    h.notify(ORDERS_TOKEN, id).await;
+    let runs = h.wait_runs(id, 2).await;
+    assert_ne!(runs[1].outcome, "skipped", "{:?}", runs[1]);
+    h.stop().await;
+}

@@ -86,6 +86,16 @@ impl ReadCache {
         }
     }
 
+    /// The conversation if it was read in this run.
+    pub fn comments_if_read(&self) -> Option<&[Comment]> {
+        self.comments.as_deref()
+    }
+
+    /// A user if it was read (or sideloaded with the comments) in this run.
+    pub fn user_if_read(&self, id: u64) -> Option<&User> {
+        self.users.get(&id)
+    }
+
     /// The ticket if it was read in this run.
     pub fn ticket_if_read(&self) -> Option<&Ticket> {
         self.ticket.as_ref()

@@ -245,12 +245,30 @@ pub fn compose_reply(name: Option<&str>, article: &Article, settings: &FaqSettin
     reply
 }
 
-/// The article's prose: without its `# ` title and `url:` line, at most its first three
-/// paragraphs (a reply is not the whole article; the link has the rest).
+/// The article's prose as plain text for an email reply: without its `# ` title and
+/// `url:` line, Markdown emphasis and heading marks removed, table rows written as
+/// "cell - cell - cell" lines, at most its first three paragraphs (the link has the rest).
 pub fn article_answer(body: &str) -> String {
-    let kept: Vec<&str> = body
+    let kept: Vec<String> = body
         .lines()
-        .filter(|l| !l.starts_with("# ") && !l.trim().starts_with("url:"))
+        .filter(|l| !l.starts_with("# ") && !l.trim_start().starts_with("url:"))
+        .filter_map(|l| {
+            let t = l.trim();
+            if t.starts_with('|') {
+                let cells: Vec<&str> = t
+                    .split('|')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                // The |---|---| line under a table's header says nothing.
+                let rule = cells
+                    .iter()
+                    .all(|c| c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')));
+                return (!rule).then(|| cells.join(" - "));
+            }
+            Some(t.trim_start_matches('#').trim_start().to_string())
+        })
+        .map(|l| l.replace("**", "").replace("__", ""))
         .collect();
     let text = kept.join("\n");
     text.split("\n\n")
@@ -332,6 +350,10 @@ mod tests {
         assert!(reply.contains("The answer about returns."));
         assert!(reply.contains("https://help.example/returns"));
         assert!(!reply.contains("url:"));
+        let plain = article_answer(
+            "# T\nurl: x\n\n**Bold.** Text.\n\n## Sizes\n| a | b |\n|---|---|\n\nEnd.",
+        );
+        assert_eq!(plain, "Bold. Text.\n\nSizes\na - b\n\nEnd.");
         assert!(plan.tags.contains(&"faq_returns".to_string()));
         assert_eq!(plan.status, Some(Status::Pending));
     }

@@ -45,7 +45,10 @@ def words_of(text):
 
 
 def classify(text, tags):
-    """The category, the priority and the keywords that decided, for a ticket's text."""
+    """The category, the priority and the keywords that decided, for a ticket's text.
+
+    Enterprise accounts go one priority up (urgent stays urgent).
+    """
     haystack = words_of(text)
     category, priority, hits = "question", "normal", []
     for name, prio, keywords in CATEGORIES:
@@ -58,15 +61,17 @@ def classify(text, tags):
     return category, priority, hits
 
 
-def unanswered_text(comments, seat_id):
-    """The public customer comments after the seat's last public reply."""
+def new_since_triage(comments, seat_id):
+    """The public comments by others since the seat last wrote anything.
+
+    The seat never replies publicly here: its triage note (a private comment) marks what
+    was already seen, so only what came after it is new.
+    """
     texts = []
     for c in comments:
-        if not c.public:
-            continue
         if c.author_id == seat_id:
             texts = []
-        else:
+        elif c.public:
             texts.append(c.body)
     return "\n\n".join(texts)
 
@@ -82,10 +87,11 @@ class Handler(exports.Handler):
         public = [c for c in comments if c.public]
         if public and public[-1].author_id == seat.id:
             return types.Outcome_Skipped("last word is ours")
-        if "b2b_triaged" in t.tags and not unanswered_text(comments, seat.id):
+        new = new_since_triage(comments, seat.id)
+        if "b2b_triaged" in t.tags and not new:
             return types.Outcome_Skipped("already triaged, nothing new from the customer")
 
-        text = t.subject + "\n\n" + (unanswered_text(comments, seat.id) or t.description)
+        text = t.subject + "\n\n" + (new or t.description)
         category, priority, hits = classify(text, t.tags)
 
         group = settings.get("group_" + category)
@@ -93,7 +99,10 @@ class Handler(exports.Handler):
         if hits:
             note.append("Matched: " + ", ".join(f'"{h}"' for h in hits) + ".")
         if "enterprise" in t.tags:
-            note.append("Enterprise account: priority raised one step.")
+            if priority == "urgent" and classify(text, [])[1] == "urgent":
+                note.append("Enterprise account (already urgent).")
+            else:
+                note.append("Enterprise account: priority raised one step.")
         try:
             actions.add_tags(["b2b_triaged", "b2b_" + category, "priority_" + priority])
             if group and group.strip().isdigit():
