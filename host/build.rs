@@ -179,6 +179,8 @@ mod python {
         }
         let output = Command::new(&tool.python)
             .env("PYTHONPATH", &tool.site)
+            // No __pycache__ in the source folder: it would make cargo rerun this script.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .args([
                 "-c",
                 "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",
@@ -200,6 +202,8 @@ mod python {
             ));
         }
         fs::write(&stamp, fingerprint).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
+        // componentize-py's own interpreter may still leave bytecode behind.
+        let _ = fs::remove_dir_all(dir.join("__pycache__"));
         Ok(out)
     }
 

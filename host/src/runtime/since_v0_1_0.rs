@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use zendesk_gateway::plugin::{actions, log, ticket, types};
+use self::zendesk_gateway::plugin::{actions, log, ticket, types};
 
 fn error(e: latest::PluginError) -> types::Error {
     use latest::PluginError as L;
