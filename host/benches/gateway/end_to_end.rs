@@ -123,7 +123,7 @@ async fn replay(
 
 /// Runs the section and prints its figures.
 pub async fn run(scale: Scale) -> anyhow::Result<()> {
-    let tickets = scale.pick(20, 1500);
+    let tickets = scale.pick(20, 3000);
     let senders = 32;
 
     let sim = common::start_simulator().await?;

@@ -155,10 +155,30 @@ async fn gateway_ingress(
     Ok((url, gateway, task))
 }
 
+/// Notifications per second the inbox alone stores, one after another on one thread
+/// (the inbox takes one writer at a time): the ceiling under the gateway's figure.
+fn inbox_alone(duration: Duration, ids: &AtomicU64) -> anyhow::Result<f64> {
+    use zendesk_gateway::inbox::{InboxStore, Notification, SqliteInbox};
+    let dir = common::scratch_dir("inbox-alone");
+    let inbox = SqliteInbox::open(&dir.join("gateway.db"), false)?;
+    let started = Instant::now();
+    let mut stored = 0u64;
+    while started.elapsed() < duration {
+        let notification = Notification {
+            environment: "production".into(),
+            ticket_id: ids.fetch_add(1, Ordering::Relaxed),
+            endpoint: "triage".into(),
+        };
+        inbox.enqueue(&notification, chrono::Utc::now().timestamp_millis())?;
+        stored += 1;
+    }
+    Ok(stored as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Runs the section and prints its figures.
 pub async fn run(scale: Scale) -> anyhow::Result<()> {
     let connections = scale.pick(8, 64);
-    let round = scale.pick(Duration::from_millis(250), Duration::from_secs(2));
+    let round = scale.pick(Duration::from_millis(250), Duration::from_secs(3));
     let rounds = scale.pick(1, 3);
     let warmup = scale.pick(Duration::from_millis(100), Duration::from_millis(500));
 
@@ -183,6 +203,10 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
         gateway.add(load(&client, &gw_url, connections, round, &ids).await);
     }
     let mut fsync = load(&client, &fsync_url, connections, round, &ids).await;
+    let alone = {
+        let ids = ids.clone();
+        tokio::task::spawn_blocking(move || inbox_alone(round, &ids)).await??
+    };
 
     let ratio = gateway.rate() / bare.rate();
     let refused = |l: &Load| {
@@ -222,6 +246,16 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
         ),
         &format!("bare hyper {:.0} req/s", bare.rate()),
         &format!("ratio {fsync_ratio:.2} (informational: every commit fsynced)"),
+    );
+
+    figure(
+        "ingestion inbox alone",
+        &format!("SqliteInbox::enqueue {alone:.0} notifications/s, one thread, no HTTP"),
+        &format!("bare hyper {:.0} req/s", bare.rate()),
+        &format!(
+            "ratio {:.2} (informational: the inbox's ceiling for the gateway)",
+            alone / bare.rate()
+        ),
     );
 
     for task in [bare_task, gw_task, fsync_task] {

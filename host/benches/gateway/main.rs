@@ -45,7 +45,12 @@ fn machine() -> String {
         .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)))
         .unwrap_or_else(|| "unknown memory".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores ({cpu}), {memory}")
+    // Other work on the machine skews every figure; the load says how much there was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
+    format!("{cores} cores ({cpu}), {memory}, load average {load} at start")
 }
 
 fn main() {
@@ -93,7 +98,15 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(common::scratch_root());
-    println!("done in {:.1} s", started.elapsed().as_secs_f64());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "done in {:.1} s; load averages (1, 5, 15 min) at the end: {}",
+        started.elapsed().as_secs_f64(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     if !failed.is_empty() {
         eprintln!("benchmark sections failed: {}", failed.join(", "));
         std::process::exit(1);

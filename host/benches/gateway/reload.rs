@@ -122,7 +122,7 @@ fn report(kind: &str, mut reloads: Vec<Reload>, tickets: &Tickets) {
 
 /// Runs the section and prints its figures.
 pub async fn run(scale: Scale) -> anyhow::Result<()> {
-    let reloads = scale.pick(2, 12);
+    let reloads = scale.pick(2, 20);
     // Time between replacements: longer than the watcher's debounce, so each
     // replacement is its own reload, with tickets flowing in between.
     let gap = scale.pick(Duration::from_millis(150), Duration::from_millis(300));
