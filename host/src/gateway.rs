@@ -79,6 +79,8 @@ pub struct Gateway {
     loader: PluginLoader,
     /// The durable inbox.
     pub inbox: Arc<dyn InboxStore>,
+    /// Stores notifications with group commit (see [`crate::group_commit`]).
+    pub inbox_writer: crate::group_commit::InboxWriter,
     /// The audit trail.
     pub audit: Arc<AuditLog>,
     /// Prometheus metrics.
@@ -149,6 +151,8 @@ impl Gateway {
             failures: Default::default(),
             _engine: engine,
             loader,
+            inbox_writer: crate::group_commit::InboxWriter::spawn(inbox.clone())
+                .context("cannot start the inbox writer thread")?,
             inbox,
             audit,
             metrics,

@@ -47,6 +47,11 @@ pub enum Enqueued {
 pub trait InboxStore: Send + Sync {
     /// Stores a notification durably.
     fn enqueue(&self, n: &Notification, now_ms: i64) -> anyhow::Result<Enqueued>;
+    /// Stores several notifications durably, all or none (one transaction where the
+    /// store has them); the results are in the order of `batch`.
+    fn enqueue_batch(&self, batch: &[Notification], now_ms: i64) -> anyhow::Result<Vec<Enqueued>> {
+        batch.iter().map(|n| self.enqueue(n, now_ms)).collect()
+    }
     /// Takes the next due ticket that is not running, if any.
     fn claim(&self, now_ms: i64) -> anyhow::Result<Option<Claimed>>;
     /// The run of a claimed ticket finished: forget it, unless another notification
@@ -105,28 +110,48 @@ impl SqliteInbox {
     }
 }
 
+/// Stores one notification on `conn` (inside the caller's transaction, if any).
+fn store_one(conn: &Connection, n: &Notification, now_ms: i64) -> anyhow::Result<Enqueued> {
+    let existed: bool = conn
+        .prepare_cached("SELECT 1 FROM inbox WHERE environment = ?1 AND ticket_id = ?2")?
+        .query_row(params![n.environment, n.ticket_id as i64], |_| Ok(()))
+        .optional()?
+        .is_some();
+    conn.prepare_cached(
+        "INSERT INTO inbox (environment, ticket_id, endpoint, owed, running, due_at, received_at)
+         VALUES (?1, ?2, ?3, 1, 0, ?4, ?4)
+         ON CONFLICT (environment, ticket_id) DO UPDATE SET owed = 1, endpoint = excluded.endpoint",
+    )?
+    .execute(params![
+        n.environment,
+        n.ticket_id as i64,
+        n.endpoint,
+        now_ms
+    ])?;
+    Ok(if existed {
+        Enqueued::Coalesced
+    } else {
+        Enqueued::New
+    })
+}
+
 impl InboxStore for SqliteInbox {
     fn enqueue(&self, n: &Notification, now_ms: i64) -> anyhow::Result<Enqueued> {
-        let conn = self.conn();
-        let existed: bool = conn
-            .query_row(
-                "SELECT 1 FROM inbox WHERE environment = ?1 AND ticket_id = ?2",
-                params![n.environment, n.ticket_id as i64],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        conn.execute(
-            "INSERT INTO inbox (environment, ticket_id, endpoint, owed, running, due_at, received_at)
-             VALUES (?1, ?2, ?3, 1, 0, ?4, ?4)
-             ON CONFLICT (environment, ticket_id) DO UPDATE SET owed = 1, endpoint = excluded.endpoint",
-            params![n.environment, n.ticket_id as i64, n.endpoint, now_ms],
-        )?;
-        Ok(if existed {
-            Enqueued::Coalesced
-        } else {
-            Enqueued::New
-        })
+        store_one(&self.conn(), n, now_ms)
+    }
+
+    fn enqueue_batch(&self, batch: &[Notification], now_ms: i64) -> anyhow::Result<Vec<Enqueued>> {
+        let mut conn = self.conn();
+        // IMMEDIATE: take the write lock up front. A deferred transaction that reads first
+        // would fail at once with SQLITE_BUSY (not wait) if the audit trail, another
+        // connection to the same file, committed between its read and its write.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let results = batch
+            .iter()
+            .map(|n| store_one(&tx, n, now_ms))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(results)
     }
 
     fn claim(&self, now_ms: i64) -> anyhow::Result<Option<Claimed>> {

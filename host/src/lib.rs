@@ -17,6 +17,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatcher;
 pub mod gateway;
+pub mod group_commit;
 pub mod handling;
 pub mod inbox;
 pub mod ingress;

@@ -91,7 +91,13 @@ fn main() {
         ("hot reload", |s| Box::pin(reload::run(s))),
         ("memory and start-up", |s| Box::pin(footprint::run(s))),
     ];
+    // BENCH_ONLY=<section name> runs one section (e.g. BENCH_ONLY=ingestion), for
+    // repeating one figure while working on it.
+    let only = std::env::var("BENCH_ONLY").ok();
     for (name, section) in sections {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         if let Err(e) = runtime.block_on(section(scale)) {
             println!("{name:<22} FAILED: {e:#}");
             failed.push(name);

@@ -194,13 +194,10 @@ async fn notify(
         ticket_id,
         endpoint: endpoint.name.clone(),
     };
-    let inbox = gw.inbox.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        inbox.enqueue(&notification, chrono::Utc::now().timestamp_millis())
-    })
-    .await;
-    match stored {
-        Ok(Ok(enqueued)) => {
+    // Stored in a transaction shared with whatever arrives at the same moment (group
+    // commit), and acknowledged only once it is committed.
+    match gw.inbox_writer.enqueue(notification).await {
+        Ok(enqueued) => {
             gw.work_available.notify_one();
             let result = if enqueued == Enqueued::Coalesced {
                 "coalesced"
@@ -218,17 +215,9 @@ async fn notify(
                 .into_response()
         }
         // Not stored, so not acknowledged: Zendesk will retry a 5xx.
-        Ok(Err(e)) => {
-            gw.metrics.notification(&endpoint.name, "unavailable");
-            tracing::error!(endpoint = %endpoint.name, ticket = ticket_id, error = %format!("{e:#}"), "cannot store a notification");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "inbox_unavailable",
-                "the notification could not be stored; retry",
-            )
-        }
         Err(e) => {
-            tracing::error!(error = %e, "inbox task failed");
+            gw.metrics.notification(&endpoint.name, "unavailable");
+            tracing::error!(endpoint = %endpoint.name, ticket = ticket_id, error = %e, "cannot store a notification");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "inbox_unavailable",

@@ -11,4 +11,6 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::zendesk_gateway::plugin::types::{Error as PluginError, Event, FieldError, Mode, Outcome};
+pub use self::zendesk_gateway::plugin::types::{
+    Error as PluginError, Event, FieldError, Mode, Outcome,
+};
