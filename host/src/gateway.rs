@@ -131,7 +131,7 @@ impl Gateway {
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let environments =
             connect_environments(&config, &BTreeMap::new(), &options.client, &metrics).await?;
-        let brands = load_brands(&config, &loader, &BTreeMap::new())?;
+        let brands = load_brands(&config, &loader, &BTreeMap::new(), &metrics)?;
         let recovered = inbox.recover()?;
         if recovered > 0 {
             tracing::warn!(
@@ -381,9 +381,10 @@ impl Gateway {
         let gw = self.clone();
         let next_for_load = next.clone();
         let previous = self.brands.load_full();
-        let brands =
-            tokio::task::spawn_blocking(move || load_brands(&next_for_load, &gw.loader, &previous))
-                .await??;
+        let brands = tokio::task::spawn_blocking(move || {
+            load_brands(&next_for_load, &gw.loader, &previous, &gw.metrics)
+        })
+        .await??;
         // Swap in an order where every lookup finds its target: environments and brands
         // first, then the endpoints that point at them, then the config.
         self.environments.store(Arc::new(environments));
@@ -436,12 +437,17 @@ fn load_brands(
     config: &Config,
     loader: &PluginLoader,
     previous: &BTreeMap<String, Arc<BrandRuntime>>,
+    metrics: &Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<BTreeMap<String, Arc<BrandRuntime>>> {
     let mut brands = BTreeMap::new();
     for (name, brand) in &config.brands {
         let capabilities = Arc::new(
-            BrandCapabilities::build(brand, previous.get(name).map(|p| &p.capabilities))
-                .with_context(|| format!("brand {name}"))?,
+            BrandCapabilities::build(
+                brand,
+                previous.get(name).map(|p| &p.capabilities),
+                Some(metrics),
+            )
+            .with_context(|| format!("brand {name}"))?,
         );
         let reusable = previous
             .get(name)

@@ -52,6 +52,15 @@ pub struct ReloadLabels {
     pub result: String,
 }
 
+/// Labels of a language-model call counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmLabels {
+    /// Brand name.
+    pub brand: String,
+    /// `ok`, `timeout`, `rate_limited`, `unavailable` or `invalid`.
+    pub result: String,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -67,6 +76,10 @@ pub struct Metrics {
     pub inbox_depth: Gauge,
     /// Plugin reloads, per brand and result.
     pub reloads: Family<ReloadLabels, Counter>,
+    /// Language-model completions, per brand and result.
+    pub llm_calls: Family<LlmLabels, Counter>,
+    /// Language-model tokens (prompt and answer), per brand.
+    pub llm_tokens: Family<BrandLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -86,6 +99,8 @@ impl Default for Metrics {
         let zendesk_calls = Family::<CallLabels, Counter>::default();
         let inbox_depth = Gauge::default();
         let reloads = Family::<ReloadLabels, Counter>::default();
+        let llm_calls = Family::<LlmLabels, Counter>::default();
+        let llm_tokens = Family::<BrandLabels, Counter>::default();
         registry.register(
             "notifications",
             "Notifications received, by endpoint and result",
@@ -112,6 +127,16 @@ impl Default for Metrics {
             "Plugin reloads, by brand and result",
             reloads.clone(),
         );
+        registry.register(
+            "llm_calls",
+            "Language-model completions, by brand and result",
+            llm_calls.clone(),
+        );
+        registry.register(
+            "llm_tokens",
+            "Language-model tokens used (prompt and answer), by brand",
+            llm_tokens.clone(),
+        );
         Metrics {
             registry,
             notifications,
@@ -120,6 +145,8 @@ impl Default for Metrics {
             zendesk_calls,
             inbox_depth,
             reloads,
+            llm_calls,
+            llm_tokens,
         }
     }
 }

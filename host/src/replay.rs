@@ -313,7 +313,7 @@ impl Replayer {
         };
         let plugin = loader.load_file(&brand.name, &brand.plugin)?;
         crate::runtime::run::probe(&plugin, &Arc::new(brand.clone()))?;
-        let capabilities = Arc::new(BrandCapabilities::build(&brand, None)?);
+        let capabilities = Arc::new(BrandCapabilities::build(&brand, None, None)?);
         Ok(Replayer {
             mode: brand.mode,
             brand: Arc::new(brand),

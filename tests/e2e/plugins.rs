@@ -326,6 +326,20 @@ async fn llm_agent_replies_through_the_gateway() {
         public && body.contains(answer.trim()),
         "the draft reached the customer: {body}"
     );
+    let metrics = h
+        .http
+        .get(format!("{}/metrics", h.gw().url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("zendesk_gateway_llm_calls_total{brand=\"assistant\",result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("zendesk_gateway_llm_tokens_total{brand=\"assistant\"}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,6 +69,7 @@ pub struct LlmService {
     config: LlmConfig,
     http: reqwest::Client,
     slots: Arc<Semaphore>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 #[derive(Serialize)]
@@ -118,8 +119,12 @@ struct ErrorDetail {
 const DEFAULT_RETRY_AFTER_SECS: u32 = 20;
 
 impl LlmService {
-    /// A client for `brand`'s model.
-    pub fn new(brand: &str, config: LlmConfig) -> anyhow::Result<LlmService> {
+    /// A client for `brand`'s model, counting its calls in `metrics` when given.
+    pub fn new(
+        brand: &str,
+        config: LlmConfig,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
+    ) -> anyhow::Result<LlmService> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("zendesk-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -128,6 +133,7 @@ impl LlmService {
             slots: Arc::new(Semaphore::new(config.concurrency)),
             config,
             http,
+            metrics,
         })
     }
 
@@ -155,6 +161,28 @@ impl LlmService {
         })
         .await
         .unwrap_or(Err(LlmFailure::Timeout(self.config.timeout_ms)));
+        if let Some(m) = &self.metrics {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(LlmFailure::Timeout(_)) => "timeout",
+                Err(LlmFailure::RateLimited(_)) => "rate_limited",
+                Err(LlmFailure::Unavailable(_)) => "unavailable",
+                Err(LlmFailure::Invalid(_)) => "invalid",
+            };
+            m.llm_calls
+                .get_or_create(&crate::metrics::LlmLabels {
+                    brand: self.brand.clone(),
+                    result: outcome.into(),
+                })
+                .inc();
+            if let Ok(c) = &result {
+                m.llm_tokens
+                    .get_or_create(&crate::metrics::BrandLabels {
+                        brand: self.brand.clone(),
+                    })
+                    .inc_by(u64::from(c.prompt_tokens + c.completion_tokens));
+            }
+        }
         match &result {
             Ok(c) => tracing::debug!(brand = %self.brand, model = %self.config.model,
                 prompt_tokens = c.prompt_tokens, completion_tokens = c.completion_tokens,

@@ -29,12 +29,16 @@ pub struct BrandCapabilities {
 impl BrandCapabilities {
     /// Builds a brand's capabilities from its config, reusing the parts of `previous`
     /// whose config did not change: the model client keeps its in-flight permits and the
-    /// knowledge base its index.
-    pub fn build(brand: &Brand, previous: Option<&Arc<BrandCapabilities>>) -> anyhow::Result<Self> {
+    /// knowledge base its index. Model calls are counted in `metrics` when given.
+    pub fn build(
+        brand: &Brand,
+        previous: Option<&Arc<BrandCapabilities>>,
+        metrics: Option<&Arc<crate::metrics::Metrics>>,
+    ) -> anyhow::Result<Self> {
         let llm = match (&brand.llm, previous.and_then(|p| p.llm.as_ref())) {
             (None, _) => None,
             (Some(cfg), Some(old)) if old.config() == cfg => Some(old.clone()),
-            (Some(cfg), _) => Some(LlmService::new(&brand.name, cfg.clone())?),
+            (Some(cfg), _) => Some(LlmService::new(&brand.name, cfg.clone(), metrics.cloned())?),
         };
         let knowledge = match (
             &brand.knowledge,
