@@ -525,8 +525,9 @@ async fn connect_environments(
 }
 
 /// Asks Zendesk who the credentials belong to. `users/me` answers wrong credentials
-/// with an anonymous user rather than 401, so the id and role must be checked.
-async fn identify_seat(env: &Environment, client: &ZendeskClient) -> anyhow::Result<Seat> {
+/// with an anonymous user rather than 401, so the id and role must be checked: bad
+/// credentials or a seat that is not an agent stop with a message that says what to fix.
+pub async fn identify_seat(env: &Environment, client: &ZendeskClient) -> anyhow::Result<Seat> {
     let me = client.me().await.with_context(|| {
         format!(
             "environment {}: cannot reach Zendesk at {} to verify the AI seat",

@@ -357,23 +357,7 @@ impl Replayer {
     ) -> anyhow::Result<ReplayReport> {
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let client = ZendeskClient::new(environment, ClientOptions::default(), metrics)?;
-        let me = client.me().await.with_context(|| {
-            format!(
-                "environment {}: cannot identify the AI seat",
-                environment.name
-            )
-        })?;
-        let seat = Seat {
-            id: me.id.with_context(|| {
-                format!(
-                    "environment {}: the API token is not accepted",
-                    environment.name
-                )
-            })?,
-            name: me.name,
-            email: me.email.unwrap_or_default(),
-            role: me.role,
-        };
+        let seat = crate::gateway::identify_seat(environment, &client).await?;
         Ok(self
             .run(
                 ticket_id,
