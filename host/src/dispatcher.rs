@@ -53,8 +53,14 @@ async fn worker_loop(gw: Arc<Gateway>, worker: usize) {
             }
             Err(e) => tracing::error!(worker, error = %e, "inbox task failed"),
         }
-        let wait = match gw.inbox.next_due() {
-            Ok(Some(due)) => {
+        // Off the async thread like every inbox call: the inbox's lock may be held by
+        // a group commit in progress.
+        let next_due = {
+            let inbox = gw.inbox.clone();
+            tokio::task::spawn_blocking(move || inbox.next_due()).await
+        };
+        let wait = match next_due {
+            Ok(Ok(Some(due))) => {
                 Duration::from_millis((due - now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64)
             }
             _ => IDLE_POLL,
