@@ -294,6 +294,18 @@ impl Harness {
             .collect()
     }
 
+    /// The gateway's `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.gw().url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Stops the gateway.
     pub async fn stop(&mut self) {
         if let Some(gw) = self.gw.take() {

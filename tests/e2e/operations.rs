@@ -365,15 +365,7 @@ async fn metrics_reflect_a_known_sequence_of_runs() {
     h.notify(TRIAGE_TOKEN, id).await; // skipped by the loop guard
     h.wait_runs(id, 2).await;
     let _ = h.post(TRIAGE_TOKEN, "garbage").await;
-    let text = h
-        .http
-        .get(format!("{}/metrics", h.gw().url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = h.metrics_text().await;
     let has = |needle: &str| assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     has("zendesk_gateway_notifications_total{endpoint=\"triage\",result=\"accepted\"} 2");
     has("zendesk_gateway_notifications_total{endpoint=\"triage\",result=\"malformed\"} 1");

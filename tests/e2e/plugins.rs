@@ -326,15 +326,7 @@ async fn llm_agent_replies_through_the_gateway() {
         public && body.contains(answer.trim()),
         "the draft reached the customer: {body}"
     );
-    let metrics = h
-        .http
-        .get(format!("{}/metrics", h.gw().url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics_text().await;
     assert!(
         metrics.contains("zendesk_gateway_llm_calls_total{brand=\"assistant\",result=\"ok\"} 1"),
         "{metrics}"

@@ -14,11 +14,8 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde_json::{json, Map, Value};
 
-use crate::state::{fmt_time, ApiError, STATUSES};
+use crate::state::{fmt_time, parse_page_size, query_param, ApiError, STATUSES};
 use crate::{SimBrand, SimGroup};
-
-/// Zendesk caps list pages at 100 records.
-const MAX_PAGE: usize = 100;
 
 /// Via ids (Zendesk's "Via types reference"): the channel of an update, as trigger
 /// conditions `via_id` / `current_via_id` compare it.
@@ -299,25 +296,8 @@ fn offset_page(
     query: &[(String, String)],
     path: &str,
 ) -> Result<Value, ApiError> {
-    let q = |k: &str| {
-        query
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    };
-    let per_page = match q("per_page") {
-        None => MAX_PAGE,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::BadRequest(
-                    "InvalidPaginationParameter",
-                    format!("per_page must be between 1 and {MAX_PAGE}"),
-                )
-            })?,
-    };
+    let q = |k: &str| query_param(query, k);
+    let per_page = parse_page_size(q("per_page"), "per_page")?;
     let page = match q("page") {
         None => 1,
         Some(v) => v.parse::<usize>().ok().filter(|p| *p >= 1).ok_or_else(|| {
@@ -509,25 +489,8 @@ impl Rules {
         query: &[(String, String)],
         base: &str,
     ) -> Result<Value, ApiError> {
-        let q = |k: &str| {
-            query
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
-        let size = match q("page[size]") {
-            None => MAX_PAGE,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_PAGE).contains(n))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(
-                        "InvalidPaginationParameter",
-                        format!("page[size] must be between 1 and {MAX_PAGE}"),
-                    )
-                })?,
-        };
+        let q = |k: &str| query_param(query, k);
+        let size = parse_page_size(q("page[size]"), "page[size]")?;
         let name_filter = q("filter[name_contains]").map(str::to_lowercase);
         let status_filter = q("filter[status]");
         let matching: Vec<&Webhook> = self

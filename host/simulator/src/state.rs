@@ -839,12 +839,7 @@ impl State {
         base: &str,
     ) -> Result<Value, ApiError> {
         let t = self.visible_ticket(id)?;
-        let q = |k: &str| {
-            query
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let q = |k: &str| query_param(query, k);
         let desc = match (q("sort"), q("sort_order")) {
             (Some(s), _) if s.starts_with('-') => true,
             (_, Some(o)) => o.eq_ignore_ascii_case("desc"),
@@ -1292,7 +1287,16 @@ fn missing_ticket_param() -> ApiError {
     missing_param("ticket")
 }
 
-fn parse_page_size(v: Option<&str>, name: &str) -> Result<usize, ApiError> {
+/// The value of query parameter `key`, if given.
+pub(crate) fn query_param<'q>(query: &'q [(String, String)], key: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A page size parameter (`page[size]`, `per_page`): absent means the maximum.
+pub(crate) fn parse_page_size(v: Option<&str>, name: &str) -> Result<usize, ApiError> {
     let Some(v) = v else { return Ok(MAX_PAGE) };
     match v.parse::<usize>() {
         Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
