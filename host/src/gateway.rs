@@ -65,9 +65,10 @@ pub struct StartOptions {
 pub struct Gateway {
     config: ArcSwap<Config>,
     brands: ArcSwap<BTreeMap<String, Arc<BrandRuntime>>>,
-    /// SHA-256 of each endpoint token -> endpoint name. Looking up by hash keeps the
-    /// lookup's timing independent of how much of a guessed token is right.
-    endpoint_index: ArcSwap<HashMap<[u8; 32], String>>,
+    /// SHA-256 of each endpoint token -> the endpoint. Looking up by hash keeps the
+    /// lookup's timing independent of how much of a guessed token is right; holding the
+    /// endpoint itself spares every notification a copy of it.
+    endpoint_index: ArcSwap<HashMap<[u8; 32], Arc<crate::config::Endpoint>>>,
     environments: ArcSwap<BTreeMap<String, Arc<EnvironmentRuntime>>>,
     /// Load status per brand (last error, failures), for `/admin/plugins`.
     status: std::sync::Mutex<BTreeMap<String, PluginStatus>>,
@@ -168,22 +169,16 @@ impl Gateway {
     }
 
     /// The endpoint a notification token belongs to, if any.
-    pub fn endpoint_for_token(&self, token: &str) -> Option<crate::config::Endpoint> {
-        let name = self
+    pub fn endpoint_for_token(&self, token: &str) -> Option<Arc<crate::config::Endpoint>> {
+        let endpoint = self
             .endpoint_index
             .load()
             .get(&token_digest(token))
             .cloned()?;
-        let config = self.config.load();
-        let endpoint = config.endpoints.get(&name)?;
         // The digest matched; compare the token itself in constant time as well, so a
         // digest collision could never stand in for the token.
         use subtle::ConstantTimeEq;
-        if bool::from(endpoint.token.expose().as_bytes().ct_eq(token.as_bytes())) {
-            Some(endpoint.clone())
-        } else {
-            None
-        }
+        bool::from(endpoint.token.expose().as_bytes().ct_eq(token.as_bytes())).then_some(endpoint)
     }
 
     /// The brand's current runtime (config and plugin).
@@ -412,11 +407,11 @@ impl Gateway {
     }
 }
 
-fn index_endpoints(config: &Config) -> HashMap<[u8; 32], String> {
+fn index_endpoints(config: &Config) -> HashMap<[u8; 32], Arc<crate::config::Endpoint>> {
     config
         .endpoints
         .values()
-        .map(|e| (token_digest(e.token.expose()), e.name.clone()))
+        .map(|e| (token_digest(e.token.expose()), Arc::new(e.clone())))
         .collect()
 }
 
