@@ -289,6 +289,20 @@ fn webhook_invalid(msg: impl Into<String>) -> ApiError {
     ApiError::WebhookInvalid(msg.into())
 }
 
+/// The rules the `active=true|false` query parameter asks for (all without it), in
+/// the order Zendesk runs them: by position, then id.
+fn active_in_order<'r>(
+    rules: impl Iterator<Item = &'r Rule>,
+    query: &[(String, String)],
+) -> Vec<&'r Rule> {
+    let active = query_param(query, "active").map(|v| v == "true");
+    let mut rules: Vec<&Rule> = rules
+        .filter(|r| active.is_none_or(|a| r.active == a))
+        .collect();
+    rules.sort_by_key(|r| (r.position, r.id));
+    rules
+}
+
 /// Offset paging over an already ordered list, as Zendesk's `page` / `per_page`.
 fn offset_page(
     items: Vec<Value>,
@@ -929,16 +943,7 @@ impl Rules {
         query: &[(String, String)],
         base: &str,
     ) -> Result<Value, ApiError> {
-        let active = query
-            .iter()
-            .find(|(k, _)| k == "active")
-            .map(|(_, v)| v == "true");
-        let mut rules: Vec<&Rule> = self
-            .triggers
-            .values()
-            .filter(|r| active.is_none_or(|a| r.active == a))
-            .collect();
-        rules.sort_by_key(|r| (r.position, r.id));
+        let rules = active_in_order(self.triggers.values(), query);
         let list = rules.iter().map(|r| r.trigger_json(base)).collect();
         offset_page(
             list,
@@ -996,16 +1001,7 @@ impl Rules {
         query: &[(String, String)],
         base: &str,
     ) -> Result<Value, ApiError> {
-        let active = query
-            .iter()
-            .find(|(k, _)| k == "active")
-            .map(|(_, v)| v == "true");
-        let mut rules: Vec<&Rule> = self
-            .automations
-            .values()
-            .filter(|r| active.is_none_or(|a| r.active == a))
-            .collect();
-        rules.sort_by_key(|r| (r.position, r.id));
+        let rules = active_in_order(self.automations.values(), query);
         let list = rules.iter().map(|r| r.automation_json()).collect();
         offset_page(
             list,
