@@ -2,35 +2,32 @@
 //! WebAssembly plugin on each ticket in a sandbox, and commits what the plugin decided
 //! back to Zendesk in one safe update.
 //!
-//! The path of one notification, one module per arrow:
+//! The modules are layers; each uses only those below it (docs/architecture.md):
 //!
 //! ```text
-//! ingress (HTTP, validate, 202) -> inbox (durable, per-ticket coalescing)
-//!   -> dispatcher (workers, one run per ticket at a time) -> runner (plugin in a fresh Store)
-//!   -> staging (what the plugin asked for) -> commit (one PUT, safe update) -> audit
+//! commands      the CLI, one module per subcommand
+//! service       starting and stopping the server; file watchers that trigger reloads
+//! pipeline      the stages of a notification: ingress -> dispatcher -> handling
+//! gateway       the running state: brands and their plugins, environments and seats
+//! runtime       engine policy, plugin loading, WIT versions, the store, the run
+//! capabilities  the host imports (ticket, actions, log, llm, knowledge, settings), grants
+//! zendesk       the API client, its errors, the seat and the per-run read cache
+//! store | config | telemetry | bindings | outcome    used by all of the above
 //! ```
 
-pub mod audit;
+#![deny(missing_docs)]
+
+pub mod bindings;
 pub mod capabilities;
-pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod demo;
-pub mod dispatcher;
 pub mod gateway;
-pub mod group_commit;
-pub mod handling;
-pub mod inbox;
-pub mod ingress;
-pub mod logging;
-pub mod metrics;
-pub mod reload;
-pub mod replay;
+pub mod outcome;
+pub mod pipeline;
 pub mod runtime;
-pub mod scaffold;
-pub mod secret;
-pub mod server;
-pub mod setup;
-pub mod staging;
+pub mod service;
+pub mod store;
+pub mod telemetry;
 pub mod zendesk;
 
 /// Paths (and, for the example plugins, bytes) of the guest plugins compiled by the

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use zendesk_gateway::audit::AuditRecord;
 use zendesk_gateway::config::Config;
 use zendesk_gateway::gateway::StartOptions;
-use zendesk_gateway::server::{launch, RunningGateway};
+use zendesk_gateway::service::{launch, RunningGateway};
+use zendesk_gateway::store::audit::AuditRecord;
 use zendesk_gateway::zendesk::ClientOptions;
 use zendesk_simulator::{NewTicket, SimUser, Simulator, SimulatorConfig};
 

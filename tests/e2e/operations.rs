@@ -4,7 +4,7 @@
 use crate::harness::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use zendesk_gateway::ingress::signature::{sign, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use zendesk_gateway::pipeline::ingress::signature::{sign, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use zendesk_gateway::plugin_artifacts as artifacts;
 use zendesk_simulator::{Fault, NewComment, Simulator};
 
@@ -289,9 +289,10 @@ token = "prod-endpoint-token-0123456789abcdef"
         prod = prod.base_url(),
         plugin = artifacts::TRIAGE_PATH
     );
-    let gw = zendesk_gateway::server::launch(write_config(&dir, &text, &token), Default::default())
-        .await
-        .unwrap();
+    let gw =
+        zendesk_gateway::service::launch(write_config(&dir, &text, &token), Default::default())
+            .await
+            .unwrap();
     let new = |sim: &Simulator| {
         sim.create_ticket(zendesk_simulator::NewTicket {
             subject: "Refund".into(),

@@ -7,9 +7,9 @@ use crate::fake_llm::{Behavior, FakeLlm, API_KEY};
 use crate::harness::{scratch_dir, BrandSpec, Harness};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use zendesk_gateway::commands::replay::{fixture_files, load_fixture, ReplayReport, Replayer};
 use zendesk_gateway::config::Config;
 use zendesk_gateway::plugin_artifacts as artifacts;
-use zendesk_gateway::replay::{fixture_files, load_fixture, ReplayReport, Replayer};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -185,7 +185,7 @@ fn last_comment(h: &Harness, id: u64) -> (bool, String) {
 }
 
 /// One fixture the LLM agent would answer, for the failure tests.
-fn answerable() -> zendesk_gateway::replay::Fixture {
+fn answerable() -> zendesk_gateway::commands::replay::Fixture {
     let file = fixture_files(&repo().join("examples/fixtures/llm-agent"))
         .unwrap()
         .into_iter()
@@ -251,7 +251,7 @@ async fn model_failures_hand_the_ticket_off_and_never_reach_the_customer() {
         .llm
         .as_mut()
         .unwrap();
-    llm.api_key = Some(zendesk_gateway::secret::Secret::new("sk-wrong"));
+    llm.api_key = Some(zendesk_gateway::config::secret::Secret::new("sk-wrong"));
     fake.always(Behavior::Answer("fine".into()));
     let report = Replayer::new(&config, "northwind-assistant")
         .unwrap()

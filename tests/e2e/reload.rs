@@ -310,7 +310,7 @@ async fn a_restart_with_a_warm_cache_does_not_compile() {
     h.stop().await;
     // Same data folder, same plugins: everything comes from the compile cache.
     let config = zendesk_gateway::config::Config::load(&h.dir.join("gateway.toml")).unwrap();
-    let gw = zendesk_gateway::server::launch(config, Default::default())
+    let gw = zendesk_gateway::service::launch(config, Default::default())
         .await
         .unwrap();
     assert_eq!(gw.gateway.loader().compile_count(), 0);

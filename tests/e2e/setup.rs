@@ -6,9 +6,9 @@ use crate::harness::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use zendesk_gateway::commands::setup::{setup, Outcome, Report, SetupOptions};
 use zendesk_gateway::config::{Config, LoadOptions};
 use zendesk_gateway::plugin_artifacts as artifacts;
-use zendesk_gateway::setup::{setup, Outcome, Report, SetupOptions};
 use zendesk_simulator::{NewComment, NewTicket};
 
 /// What the simulator's API calls show of writes (setup's dry run and second run send none).

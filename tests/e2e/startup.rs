@@ -2,7 +2,7 @@
 
 use crate::harness::*;
 use zendesk_gateway::gateway::StartOptions;
-use zendesk_gateway::server::launch;
+use zendesk_gateway::service::launch;
 use zendesk_simulator::Simulator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

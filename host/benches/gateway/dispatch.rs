@@ -19,14 +19,14 @@ use std::time::Instant;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use zendesk_gateway::config::{Config, Mode};
-use zendesk_gateway::gateway::{Gateway, StartOptions};
-use zendesk_gateway::runtime::bindings::zendesk_gateway::plugin::{
+use zendesk_gateway::bindings::zendesk_gateway::plugin::{
     actions, knowledge, llm, log, settings, ticket, types,
 };
-use zendesk_gateway::runtime::bindings::{
+use zendesk_gateway::bindings::{
     BrandPlugin, BrandPluginPre, Event, Mode as WitMode, Outcome, PluginError,
 };
+use zendesk_gateway::config::{Config, Mode};
+use zendesk_gateway::gateway::{Gateway, StartOptions};
 use zendesk_gateway::runtime::host::{ReadCache, RunContext};
 use zendesk_gateway::runtime::run::{run_plugin, RunRequest};
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zendesk_gateway::config::Config;
 use zendesk_gateway::gateway::StartOptions;
-use zendesk_gateway::server::launch;
+use zendesk_gateway::service::launch;
 use zendesk_simulator::{ApiCall, Simulator};
 
 /// Runs `count` jobs on `workers` tasks; `job(i)` is the i-th.

@@ -147,7 +147,7 @@ async fn gateway_ingress(
     let gateway = Gateway::start(config, StartOptions::default()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = zendesk_gateway::ingress::router(gateway.clone());
+    let app = zendesk_gateway::pipeline::ingress::router(gateway.clone());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -158,7 +158,7 @@ async fn gateway_ingress(
 /// Notifications per second the inbox alone stores, one after another on one thread
 /// (the inbox takes one writer at a time): the ceiling under the gateway's figure.
 fn inbox_alone(duration: Duration, ids: &AtomicU64) -> anyhow::Result<f64> {
-    use zendesk_gateway::inbox::{InboxStore, Notification, SqliteInbox};
+    use zendesk_gateway::store::inbox::{InboxStore, Notification, SqliteInbox};
     let dir = common::scratch_dir("inbox-alone");
     let inbox = SqliteInbox::open(&dir.join("gateway.db"), false)?;
     let started = Instant::now();

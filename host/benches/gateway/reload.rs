@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use zendesk_gateway::config::Config;
 use zendesk_gateway::gateway::StartOptions;
 use zendesk_gateway::runtime::plugin::content_version;
-use zendesk_gateway::server::{launch, RunningGateway};
+use zendesk_gateway::service::{launch, RunningGateway};
 
 /// The brand whose plugin is replaced.
 const BRAND: &str = "acme";

@@ -1,19 +1,49 @@
-//! What a brand gives its plugin besides the ticket: a language model, a knowledge base
-//! and free-form settings (the `llm`, `knowledge` and `settings` imports of the WIT).
+//! The host side of the WIT imports, one module per capability, in the manner of Spin's
+//! factors: `ticket` (reads), `actions` (staged writes, and the one place that builds a
+//! Zendesk update), `log`, `llm`, `knowledge` and `settings`. Each module holds its host
+//! implementation on the run's [`RunContext`]; a capability with state shared by a
+//! brand's runs (the model client, the knowledge index) keeps it in
+//! [`BrandCapabilities`], built from the brand's config and rebuilt on reload.
+//! What a plugin may touch is decided in [`grants`].
 //!
-//! They live beside the brand's plugin in [`crate::gateway::BrandRuntime`] and are
-//! shared by all of the brand's runs: the model's concurrency bound is per brand, not
-//! per run, and the knowledge index is built once and swapped when its files change.
+//! Adding a capability: its module here, its field in [`BrandCapabilities`] (shared) or
+//! [`RunContext`] (per run), and its line in [`link`].
 
+pub mod actions;
+pub mod context;
+pub mod grants;
 pub mod knowledge;
 pub mod llm;
+pub mod log;
+pub mod settings;
+pub mod ticket;
 
+use crate::bindings::zendesk_gateway::plugin as wit;
 use crate::config::Brand;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use wasmtime::component::{HasSelf, Linker};
 
+pub use context::RunContext;
 pub use knowledge::KnowledgeBase;
 pub use llm::LlmService;
+
+/// Links every capability's imports (latest WIT version) into `linker`, each reaching
+/// the run's [`RunContext`] through `get`. Older WIT versions are linked by
+/// `runtime::wit`, delegating to these implementations.
+pub fn link<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut RunContext,
+) -> wasmtime::Result<()> {
+    wit::types::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
+    wit::ticket::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
+    wit::actions::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
+    wit::log::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
+    wit::llm::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
+    wit::knowledge::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
+    wit::settings::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
+    Ok(())
+}
 
 /// A brand's capabilities at run time.
 #[derive(Default)]
@@ -33,7 +63,7 @@ impl BrandCapabilities {
     pub fn build(
         brand: &Brand,
         previous: Option<&Arc<BrandCapabilities>>,
-        metrics: Option<&Arc<crate::metrics::Metrics>>,
+        metrics: Option<&Arc<crate::telemetry::Metrics>>,
     ) -> anyhow::Result<Self> {
         let llm = match (&brand.llm, previous.and_then(|p| p.llm.as_ref())) {
             (None, _) => None,

@@ -21,6 +21,33 @@ pub struct EnginePolicy {
     pub max_memory_bytes: usize,
 }
 
+impl EnginePolicy {
+    /// The policy for a config, the same for `serve`, `check` and `replay`: an instance
+    /// slot per worker and as many again for reload probes and replays, and memory slots
+    /// as large as the largest brand's cap (so a brand above the default 64 MiB passes or
+    /// fails alike everywhere).
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        let caps = config.brands.values().map(|b| &b.limits);
+        Self::sized(
+            config.gateway.concurrency,
+            caps.chain([&config.limits]).map(|l| l.memory_mib),
+        )
+    }
+
+    /// The policy for one brand alone (replaying a brand given without its config).
+    pub fn for_brand(brand: &crate::config::Brand) -> Self {
+        Self::sized(1, [brand.limits.memory_mib])
+    }
+
+    fn sized(workers: usize, memory_caps_mib: impl IntoIterator<Item = u64>) -> Self {
+        let max_memory_mib = memory_caps_mib.into_iter().max().unwrap_or(64);
+        EnginePolicy {
+            max_concurrent_instances: (workers as u32) * 2 + 16,
+            max_memory_bytes: (max_memory_mib as usize) << 20,
+        }
+    }
+}
+
 impl Default for EnginePolicy {
     fn default() -> Self {
         EnginePolicy {

@@ -1,12 +1,13 @@
-//! The WebAssembly side of the gateway: one engine, plugins compiled once into an
-//! `InstancePre`, and a fresh sandboxed `Store` for every run of a ticket.
+//! The WebAssembly side of the gateway: one engine ([`engine`], every wasmtime setting),
+//! plugins compiled once into an `InstancePre` ([`plugin`]) for one of the WIT versions
+//! this host serves ([`wit`]), and a fresh sandboxed store for every run ([`store`],
+//! [`run`]).
 
-pub mod bindings;
 pub mod engine;
-pub mod host;
 pub mod plugin;
 pub mod run;
-pub mod since_v0_1_0;
+pub mod store;
+pub mod wit;
 
 pub use engine::{EnginePolicy, PluginEngine};
 pub use plugin::{LoadedPlugin, PluginLoadError};

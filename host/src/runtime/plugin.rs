@@ -2,16 +2,16 @@
 //! this host serves, compile it, and resolve its imports once into an `InstancePre`.
 //! Each run then only creates a `Store` and instantiates from that.
 
-use super::bindings::BrandPluginPre;
-use super::host::RunState;
-use super::since_v0_1_0;
+use super::store::RunState;
+use super::wit;
+pub use super::wit::PluginPre;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
 /// A plugin, compiled and linked, ready to instantiate for a run.
@@ -27,32 +27,6 @@ pub struct LoadedPlugin {
     pub loaded_at: DateTime<Utc>,
     /// Imports resolved once; instantiation per run is cheap.
     pub pre: PluginPre,
-}
-
-/// A prepared plugin, by the WIT version it was built against.
-pub enum PluginPre {
-    /// `zendesk-gateway:plugin@0.2.0`, the latest.
-    Latest(BrandPluginPre<RunState>),
-    /// `zendesk-gateway:plugin@0.1.0`.
-    V0_1(since_v0_1_0::BrandPluginPre<RunState>),
-}
-
-impl PluginPre {
-    /// The WIT package version the plugin was built against.
-    pub fn wit_version(&self) -> &'static str {
-        match self {
-            PluginPre::Latest(_) => "0.2.0",
-            PluginPre::V0_1(_) => "0.1.0",
-        }
-    }
-
-    /// The engine the plugin was compiled for.
-    pub fn engine(&self) -> &Engine {
-        match self {
-            PluginPre::Latest(p) => p.engine(),
-            PluginPre::V0_1(p) => p.engine(),
-        }
-    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -93,7 +67,7 @@ pub enum PluginLoadError {
         reason: String,
     },
     /// A component, but it does not fit the `brand-plugin` world this host serves.
-    #[error("brand {brand}: plugin {path} (version {version}) does not implement zendesk-gateway:plugin/brand-plugin (0.1.0 or 0.2.0): {reason}")]
+    #[error("brand {brand}: plugin {path} (version {version}) does not implement zendesk-gateway:plugin/brand-plugin ({supported}): {reason}")]
     WrongWorld {
         /// Brand.
         brand: String,
@@ -103,6 +77,8 @@ pub enum PluginLoadError {
         version: String,
         /// What is missing or mismatched.
         reason: String,
+        /// The WIT versions this host serves, in words.
+        supported: String,
     },
     /// It compiled and fits the world, but instantiating it failed: a start function
     /// that traps or loops, or more initial memory than the brand allows.
@@ -211,22 +187,7 @@ impl PluginLoader {
     fn linker(&self) -> &Linker<RunState> {
         self.linker.get_or_init(|| {
             let mut linker = Linker::new(&self.engine);
-            // WASI p2 with an empty context: clocks and random work; files, sockets
-            // and environment are simply absent from the `WasiCtx` (see RunState::new).
-            wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-                .expect("WASI interfaces link once into a fresh linker");
-            super::bindings::BrandPlugin::add_to_linker::<RunState, HasSelf<RunState>>(
-                &mut linker,
-                |s| s,
-            )
-            .expect("gateway interfaces link once into a fresh linker");
-            // The same linker also serves plugins built against older WIT versions:
-            // their imports have other versioned names, so both sets coexist.
-            since_v0_1_0::BrandPlugin::add_to_linker::<RunState, HasSelf<RunState>>(
-                &mut linker,
-                |s| s,
-            )
-            .expect("0.1.0 gateway interfaces link once into a fresh linker");
+            wit::link(&mut linker).expect("the gateway's interfaces link once into a fresh linker");
             linker
         })
     }
@@ -285,19 +246,14 @@ impl PluginLoader {
             path: path.display().to_string(),
             version: version.clone(),
             reason,
+            supported: wit::supported_in_words(),
         };
         let instance_pre = self
             .linker()
             .instantiate_pre(&component)
             .map_err(|e| wrong_world(format!("{e:#}")))?;
         // The export's versioned name tells which WIT the plugin was built against.
-        let pre = match BrandPluginPre::new(instance_pre.clone()) {
-            Ok(p) => PluginPre::Latest(p),
-            Err(latest_err) => match since_v0_1_0::BrandPluginPre::new(instance_pre) {
-                Ok(p) => PluginPre::V0_1(p),
-                Err(_) => return Err(wrong_world(format!("{latest_err:#}"))),
-            },
-        };
+        let pre = PluginPre::new(instance_pre).map_err(|e| wrong_world(format!("{e:#}")))?;
         Ok(LoadedPlugin {
             brand: brand.to_string(),
             path: path.to_path_buf(),

@@ -2,18 +2,15 @@
 //! plugin instantiated from its `InstancePre`, `handle` called under a deadline, and
 //! whatever happened turned into a [`RunResult`]. Never panics, never hangs.
 
-use super::bindings::{Event, Mode as WitMode, Outcome};
-use super::engine::PluginEngine;
-use super::host::{RunContext, RunState};
-use super::plugin::{LoadedPlugin, PluginPre};
-use super::since_v0_1_0;
+use super::plugin::LoadedPlugin;
+use super::store::{new_store, RunStore};
+use crate::bindings::{Event, Mode as WitMode, Outcome};
+use crate::capabilities::RunContext;
 use crate::config::Mode;
+use crate::outcome::Outcome as HandlingOutcome;
 use std::time::{Duration, Instant};
-use wasmtime::{Store, Trap};
+use wasmtime::Trap;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-
-/// How much of a plugin's stdout and stderr is kept per run (the rest is dropped).
-const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// What the run is about.
 #[derive(Debug, Clone)]
@@ -35,6 +32,17 @@ pub enum RunOutcome {
     HandedOff(String),
     /// Nothing to do.
     Skipped(String),
+}
+
+impl RunOutcome {
+    /// The outcome it stands for, and the plugin's reason.
+    pub fn into_parts(self) -> (HandlingOutcome, String) {
+        match self {
+            RunOutcome::Handled(r) => (HandlingOutcome::Handled, r),
+            RunOutcome::HandedOff(r) => (HandlingOutcome::HandedOff, r),
+            RunOutcome::Skipped(r) => (HandlingOutcome::Skipped, r),
+        }
+    }
 }
 
 /// Why a run did not finish normally. The text is written for a support agent.
@@ -108,23 +116,9 @@ pub fn probe(
     };
     let context = RunContext::offline(brand.clone(), plugin.version.clone())
         .map_err(|e| failed(format!("{e:#}")))?;
-    let stdout = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
-    let stderr = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
-    let mut store = Store::new(
-        plugin.pre.engine(),
-        RunState::new(context, stdout, stderr.clone()),
-    );
-    store.limiter(|s| &mut s.limits);
-    store.set_epoch_deadline(PluginEngine::ticks_for(Duration::from_millis(
-        brand.limits.deadline_ms,
-    )));
-    store.epoch_deadline_trap();
-    let result = futures::executor::block_on(async {
-        match &plugin.pre {
-            PluginPre::Latest(pre) => pre.instantiate_async(&mut store).await.map(drop),
-            PluginPre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(drop),
-        }
-    });
+    let deadline = Duration::from_millis(brand.limits.deadline_ms);
+    let RunStore { mut store, .. } = new_store(plugin.pre.engine(), context, deadline);
+    let result = futures::executor::block_on(plugin.pre.instantiate(&mut store)).map(drop);
     result.map_err(|e| {
         let mut reason = match classify_trap(&e) {
             RunFailure::Timeout(_) => format!(
@@ -162,41 +156,22 @@ pub async fn run_plugin(
             Mode::Live => WitMode::Live,
         },
     };
-    let stdout = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
-    let stderr = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
-    let state = RunState::new(context, stdout.clone(), stderr.clone());
-    let mut store = Store::new(plugin.pre.engine(), state);
-    store.limiter(|s| &mut s.limits);
-    store.set_epoch_deadline(PluginEngine::ticks_for(deadline));
-    store.epoch_deadline_trap();
+    let RunStore {
+        mut store,
+        stdout,
+        stderr,
+    } = new_store(plugin.pre.engine(), context, deadline);
 
     let call = async {
-        let start_failed = |e: wasmtime::Error| RunFailure::StartFailed(format!("{e:#}"));
-        match &plugin.pre {
-            PluginPre::Latest(pre) => {
-                let instance = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(start_failed)?;
-                instance
-                    .zendesk_gateway_plugin_handler()
-                    .call_handle(&mut store, &event)
-                    .await
-                    .map_err(|e| classify_trap(&e))
-            }
-            PluginPre::V0_1(pre) => {
-                let instance = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(start_failed)?;
-                let result = instance
-                    .zendesk_gateway_plugin_handler()
-                    .call_handle(&mut store, &since_v0_1_0::event(&event))
-                    .await
-                    .map_err(|e| classify_trap(&e))?;
-                Ok(result.map(since_v0_1_0::outcome))
-            }
-        }
+        let instance = plugin
+            .pre
+            .instantiate(&mut store)
+            .await
+            .map_err(|e| RunFailure::StartFailed(format!("{e:#}")))?;
+        instance
+            .handle(&mut store, &event)
+            .await
+            .map_err(|e| classify_trap(&e))
     };
     // The epoch deadline stops wasm that loops; this timeout also stops a run that is
     // blocked inside a host call (a slow Zendesk answer), which epochs cannot interrupt.

@@ -45,7 +45,7 @@ pub struct ZendeskClient {
 }
 
 struct Inner {
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::telemetry::metrics::Metrics>,
     /// Set while Zendesk refuses the credentials (401), for `/readyz`.
     auth_problem: std::sync::Mutex<Option<String>>,
     environment: String,
@@ -100,7 +100,7 @@ impl ZendeskClient {
     pub fn new(
         env: &Environment,
         options: ClientOptions,
-        metrics: Arc<crate::metrics::Metrics>,
+        metrics: Arc<crate::telemetry::metrics::Metrics>,
     ) -> anyhow::Result<Self> {
         let credentials = format!("{}/token:{}", env.email, env.api_token.expose());
         let mut auth = HeaderValue::from_str(&format!(
@@ -146,11 +146,6 @@ impl ZendeskClient {
             .auth_problem
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = problem;
-    }
-
-    /// The environment this client talks to.
-    pub fn environment(&self) -> &str {
-        &self.inner.environment
     }
 
     /// `GET /api/v2/users/me`: who the credentials belong to. Zendesk answers bad

@@ -1,11 +1,16 @@
 //! The Zendesk Support API client: typed requests and answers, typed errors, token
 //! authentication, a client-side rate limiter and bounded retries.
 //!
-//! Shapes follow `shared/zendesk-api.md` and Zendesk's OpenAPI description.
+//! Shapes follow `shared/zendesk-api.md` and Zendesk's OpenAPI description. [`reads`]
+//! holds the AI seat and what one run has read, shared by the host's guards and the
+//! plugin.
 
 mod client;
 mod error;
+pub mod reads;
 mod types;
+
+pub use reads::{ReadCache, Seat};
 
 pub use client::{ClientOptions, ZendeskClient};
 pub use error::{ZendeskError, ZendeskErrorKind};

@@ -1,0 +1,64 @@
+//! The `llm` import: the brand's language model, with a token budget per run. The
+//! client itself is in [`client`].
+
+pub mod client;
+
+use super::context::RunContext;
+use crate::bindings::zendesk_gateway::plugin::llm;
+pub use client::LlmService;
+use client::{ChatMessage, LlmFailure, Role};
+
+// The capabilities added in 0.2.0. A brand that configures none of them gets "not
+// configured" from the model, an empty knowledge base and no settings.
+impl llm::Host for RunContext {
+    async fn complete(
+        &mut self,
+        request: llm::CompletionRequest,
+    ) -> wasmtime::Result<Result<llm::Completion, llm::LlmError>> {
+        let Some(model) = self.capabilities.llm.clone() else {
+            return Ok(Err(llm::LlmError::NotConfigured));
+        };
+        let budget = model.config().max_tokens_per_run;
+        let remaining = budget.saturating_sub(self.llm_tokens_used);
+        if remaining == 0 {
+            return Ok(Err(llm::LlmError::BudgetExhausted));
+        }
+        let messages: Vec<ChatMessage> = request
+            .messages
+            .into_iter()
+            .map(|m| ChatMessage {
+                role: match m.role {
+                    llm::Role::System => Role::System,
+                    llm::Role::User => Role::User,
+                    llm::Role::Assistant => Role::Assistant,
+                },
+                content: m.content,
+            })
+            .collect();
+        let max_tokens = request.max_tokens.clamp(1, remaining);
+        let result = model
+            .complete(&messages, max_tokens, request.temperature)
+            .await;
+        Ok(match result {
+            Ok(c) => {
+                // A server that reports no usage is charged an estimate (4 bytes a
+                // token), so the budget still bounds a run.
+                let spent = if c.prompt_tokens + c.completion_tokens > 0 {
+                    c.prompt_tokens + c.completion_tokens
+                } else {
+                    (c.text.len() as u32 / 4).max(1)
+                };
+                self.llm_tokens_used = self.llm_tokens_used.saturating_add(spent);
+                Ok(llm::Completion {
+                    text: c.text,
+                    prompt_tokens: c.prompt_tokens,
+                    completion_tokens: c.completion_tokens,
+                })
+            }
+            Err(LlmFailure::Timeout(_)) => Err(llm::LlmError::Timeout),
+            Err(LlmFailure::RateLimited(s)) => Err(llm::LlmError::RateLimited(s)),
+            Err(LlmFailure::Unavailable(m)) => Err(llm::LlmError::Unavailable(m)),
+            Err(LlmFailure::Invalid(m)) => Err(llm::LlmError::Invalid(m)),
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! `zendesk-gateway check`: validate a config file and load (and probe) every brand's
+//! plugin with the engine policy `serve` would use, without serving or calling Zendesk.
+
+use crate::config::Config;
+
+/// Checks the config at `path`; fails when it is invalid or a plugin does not load.
+pub fn run(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    let engine =
+        crate::runtime::PluginEngine::new(&crate::runtime::EnginePolicy::for_config(&config))?;
+    let loader = crate::runtime::plugin::PluginLoader::new(engine.engine().clone());
+    let mut failures = 0;
+    for (name, brand) in &config.brands {
+        let probed = loader.load_file(name, &brand.plugin).and_then(|p| {
+            crate::runtime::run::probe(&p, &std::sync::Arc::new(brand.clone()))?;
+            Ok(p)
+        });
+        match probed {
+            Ok(p) => println!(
+                "brand {name}: plugin {} version {} loads ({} mode)",
+                brand.plugin.display(),
+                p.version,
+                brand.mode
+            ),
+            Err(e) => {
+                failures += 1;
+                println!("brand {name}: {e}");
+            }
+        }
+    }
+    for (name, ep) in &config.endpoints {
+        println!(
+            "endpoint {name}: brand {}, environment {}, {}",
+            ep.brand,
+            ep.environment,
+            if ep.signing_secret.is_some() {
+                "signed"
+            } else {
+                "unsigned (token only)"
+            }
+        );
+    }
+    if failures > 0 {
+        anyhow::bail!("{}: {failures} plugin(s) failed to load", path.display());
+    }
+    println!("{}: OK", path.display());
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The `zendesk-gateway` command line.
+
+pub mod audit;
+pub mod check;
+pub mod demo;
+pub mod new_plugin;
+pub mod new_token;
+pub mod replay;
+pub mod serve;
+pub mod setup;
+
+use crate::config::Config;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Self-hosted gateway that gives a Zendesk AI seat per-brand behavior through sandboxed
+/// WebAssembly plugins.
+///
+/// Zendesk triggers POST {"id": <ticket id>} to the gateway's secret notification URLs;
+/// the gateway stores each notification durably, answers 202 at once, runs the brand's
+/// plugin on the ticket, and commits what it decided in one safe update.
+#[derive(Debug, Parser)]
+#[command(name = "zendesk-gateway", version, propagate_version = true)]
+pub struct Cli {
+    /// Log as JSON lines (for log shippers) instead of human-readable text.
+    #[arg(long, global = true)]
+    pub json_logs: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve notifications with a config file until Ctrl-C or SIGTERM.
+    Serve {
+        /// The gateway's TOML config (see README, "Configuration").
+        #[arg(short, long, env = "ZENDESK_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// Seconds to let running tickets finish when stopping; the rest stay in the inbox.
+        #[arg(long, default_value_t = 30)]
+        grace_secs: u64,
+    },
+    /// Run the whole thing on the embedded default: the Zendesk simulator, two brands
+    /// with different example plugins, realistic tickets; prints what each plugin did.
+    Demo {
+        /// Keep the simulator and gateway running afterwards, to explore them by hand.
+        #[arg(long)]
+        keep_running: bool,
+    },
+    /// Validate a config file and load its plugins, without serving or calling Zendesk.
+    Check {
+        /// The config file to check.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Run the Zendesk simulator alone (for trying plugins against a fake Zendesk).
+    Simulator {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8900")]
+        listen: SocketAddr,
+    },
+    /// Print a new random endpoint token for the config's `endpoints.*.token`.
+    NewToken,
+    /// Show the audit trail: what the AI did, per run.
+    Audit {
+        /// The gateway's config (to find its database).
+        #[arg(short, long, env = "ZENDESK_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// Only this ticket.
+        #[arg(long)]
+        ticket: Option<u64>,
+        /// At most this many records (newest).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Create or update in Zendesk what the setup guide does by hand, idempotently.
+    ///
+    /// For each endpoint: a webhook (JSON POST to <public_base_url>/notify/<token>), its
+    /// signing secret fetched and stored where the endpoint reads it (signing_secret_file,
+    /// else <data_dir>/secrets/<endpoint>.signing-secret), and the trigger "Notify
+    /// <endpoint> of Ticket Change". For each environment: the failsafe automation that
+    /// unassigns the AI seat after an hour. Checks and reports the seat's role, groups the
+    /// seat is not a member of, and "Notify requester" triggers without "Channel is not
+    /// Web Service (API)". Objects are found by name: a second run changes nothing.
+    /// Needs `public_base_url` on each environment; see docs/setup.md.
+    Setup {
+        /// The gateway's config.
+        #[arg(short, long, env = "ZENDESK_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// Only this environment (default: every environment that has endpoints).
+        #[arg(long)]
+        environment: Option<String>,
+        /// Read Zendesk but change nothing: print every request setup would send.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run a brand's plugin on one ticket and print the actions it would take. Nothing is
+    /// sent to Zendesk. The ticket is a JSON fixture (offline; a folder runs them all and
+    /// checks their `expect` blocks) or a live ticket id read from an environment.
+    Replay {
+        /// The gateway's config (the brand's plugin, model, knowledge base, settings).
+        #[arg(short, long, env = "ZENDESK_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// The brand whose plugin runs.
+        #[arg(long)]
+        brand: String,
+        /// A fixture file, or a folder of them (see examples/fixtures/README.md).
+        #[arg(long, conflicts_with = "ticket", required_unless_present = "ticket")]
+        fixture: Option<PathBuf>,
+        /// A live ticket id, read (never changed) from `--environment`.
+        #[arg(long, requires = "environment")]
+        ticket: Option<u64>,
+        /// The environment to read the live ticket from.
+        #[arg(long)]
+        environment: Option<String>,
+        /// Print JSON reports instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new plugin crate that builds for wasm32-wasip2 and passes its own test.
+    NewPlugin {
+        /// The plugin's name: lower-case letters, digits and dashes (`kids-tone`).
+        name: String,
+        /// The folder to create the crate in (it gets a subfolder named NAME).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The plugin SDK to depend on; defaults to this gateway's `plugins/sdk`.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The demo prints a report; its logs would only bury it, so it logs warnings only.
+    let level = match cli.command {
+        Command::Demo { .. } | Command::Replay { .. } => "warn",
+        _ => "info,notify=warn",
+    };
+    crate::telemetry::logging::init(cli.json_logs, level);
+    match cli.command {
+        Command::Serve { config, grace_secs } => {
+            serve::run(&config, Duration::from_secs(grace_secs)).await
+        }
+        Command::Demo { keep_running } => crate::commands::demo::run(keep_running).await,
+        Command::Check { config } => check::run(&config),
+        Command::Simulator { listen } => {
+            zendesk_simulator::run(zendesk_simulator::SimulatorConfig::default(), listen).await
+        }
+        Command::NewToken => new_token::run(),
+        Command::Audit {
+            config,
+            ticket,
+            limit,
+        } => audit::run(&config, ticket, limit),
+        Command::Setup {
+            config,
+            environment,
+            dry_run,
+        } => crate::commands::setup::run(&config, environment.as_deref(), dry_run).await,
+        Command::Replay {
+            config,
+            brand,
+            fixture,
+            ticket,
+            environment,
+            json,
+        } => replay::run(&config, &brand, fixture, ticket, environment, json).await,
+        Command::NewPlugin { name, dir, sdk } => new_plugin::run(&name, &dir, sdk.as_deref()),
+    }
+}

@@ -1,0 +1,227 @@
+//! The running gateway's shared state: config, Zendesk clients and seats per environment,
+//! each brand's current plugin, the inbox and the audit trail. Built once by
+//! [`Gateway::start`]; the HTTP server and the workers hold an `Arc` of it.
+
+mod brands;
+mod environments;
+mod quarantine;
+
+pub use brands::{BrandRuntime, PluginStatus, ReloadResult};
+pub use environments::{identify_seat, EnvironmentRuntime};
+pub use quarantine::Quarantine;
+
+use crate::config::Config;
+use crate::runtime::engine::{EnginePolicy, PluginEngine};
+use crate::runtime::plugin::PluginLoader;
+use crate::store::audit::AuditLog;
+use crate::store::inbox::{InboxStore, SqliteInbox};
+use crate::store::Inbox;
+use crate::telemetry::Metrics;
+use crate::zendesk::ClientOptions;
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use brands::load_brands;
+use environments::connect_environments;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Options for starting a gateway that are not part of the config file.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Zendesk client tuning.
+    pub client: ClientOptions,
+}
+
+/// The gateway's shared state.
+pub struct Gateway {
+    config: ArcSwap<Config>,
+    brands: ArcSwap<BTreeMap<String, Arc<BrandRuntime>>>,
+    /// SHA-256 of each endpoint token -> the endpoint. Looking up by hash keeps the
+    /// lookup's timing independent of how much of a guessed token is right; holding the
+    /// endpoint itself spares every notification a copy of it.
+    endpoint_index: ArcSwap<HashMap<[u8; 32], Arc<crate::config::Endpoint>>>,
+    environments: ArcSwap<BTreeMap<String, Arc<EnvironmentRuntime>>>,
+    /// Load status per brand (last error, failures), for `/admin/plugins`.
+    status: std::sync::Mutex<BTreeMap<String, PluginStatus>>,
+    client_options: ClientOptions,
+    /// Failed runs in a row per brand, and which versions are quarantined.
+    quarantine: Quarantine,
+    /// Keeps the epoch ticker alive as long as the gateway.
+    _engine: PluginEngine,
+    loader: PluginLoader,
+    /// The durable inbox.
+    pub inbox: Inbox,
+    /// The audit trail.
+    pub audit: Arc<AuditLog>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Wakes idle workers when a notification arrives.
+    pub work_available: Notify,
+    shutting_down: AtomicBool,
+}
+
+/// SHA-256 of an endpoint token, the key of the endpoint index.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Gateway {
+    /// Opens the database, builds the engine, checks each environment's credentials
+    /// (`users/me` must be a real agent) and loads every brand's plugin. Any failure
+    /// stops start-up with a message that says what to fix.
+    pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Arc<Gateway>> {
+        std::fs::create_dir_all(&config.gateway.data_dir).with_context(|| {
+            format!(
+                "cannot create the data folder {}",
+                config.gateway.data_dir.display()
+            )
+        })?;
+        let db = config.gateway.data_dir.join("gateway.db");
+        let inbox = Arc::new(SqliteInbox::open(&db, config.gateway.durable_fsync)?);
+        let audit = Arc::new(AuditLog::open(&db)?);
+
+        let engine = PluginEngine::new(&EnginePolicy::for_config(&config))?;
+        let loader = PluginLoader::with_cache(
+            engine.engine().clone(),
+            &config.gateway.data_dir.join("compiled"),
+        );
+        let metrics = Arc::new(Metrics::default());
+        let environments =
+            connect_environments(&config, &BTreeMap::new(), &options.client, &metrics).await?;
+        let brands = load_brands(&config, &loader, &BTreeMap::new(), &metrics)?;
+        let recovered = inbox.recover()?;
+        if recovered > 0 {
+            tracing::warn!(
+                tickets = recovered,
+                "resuming runs interrupted by the last shutdown or crash"
+            );
+        }
+        let endpoint_index = index_endpoints(&config);
+        Ok(Arc::new(Gateway {
+            config: ArcSwap::from_pointee(config),
+            brands: ArcSwap::from_pointee(brands),
+            endpoint_index: ArcSwap::from_pointee(endpoint_index),
+            environments: ArcSwap::from_pointee(environments),
+            status: Default::default(),
+            client_options: options.client,
+            quarantine: Quarantine::default(),
+            _engine: engine,
+            loader,
+            inbox: Inbox::open(inbox)?,
+            audit,
+            metrics,
+            work_available: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+        }))
+    }
+
+    /// The config in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// The endpoint a notification token belongs to, if any.
+    pub fn endpoint_for_token(&self, token: &str) -> Option<Arc<crate::config::Endpoint>> {
+        let endpoint = self
+            .endpoint_index
+            .load()
+            .get(&token_digest(token))
+            .cloned()?;
+        // The digest matched; compare the token itself in constant time as well, so a
+        // digest collision could never stand in for the token.
+        use subtle::ConstantTimeEq;
+        bool::from(endpoint.token.expose().as_bytes().ct_eq(token.as_bytes())).then_some(endpoint)
+    }
+
+    /// The brand's current runtime (config and plugin).
+    pub fn brand(&self, name: &str) -> Option<Arc<BrandRuntime>> {
+        self.brands.load().get(name).cloned()
+    }
+
+    /// All brands and their current plugins.
+    pub fn brands(&self) -> Arc<BTreeMap<String, Arc<BrandRuntime>>> {
+        self.brands.load_full()
+    }
+
+    /// An environment's client and seat.
+    pub fn environment(&self, name: &str) -> Option<Arc<EnvironmentRuntime>> {
+        self.environments.load().get(name).cloned()
+    }
+
+    /// The load status of each brand's plugin.
+    pub fn plugin_status(&self) -> BTreeMap<String, PluginStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads the config file again and, if it is valid, makes it the config in force:
+    /// modes, limits, brands, endpoints and environments change without a restart.
+    /// A broken config is refused and the running one stays.
+    pub async fn reload_config(self: &Arc<Self>) -> anyhow::Result<()> {
+        let current = self.config();
+        let next = Config::load(&current.source)?;
+        if next.gateway.listen != current.gateway.listen
+            || next.gateway.data_dir != current.gateway.data_dir
+        {
+            tracing::warn!(
+                "gateway.listen and gateway.data_dir changes take effect at the next restart"
+            );
+        }
+        let environments = connect_environments(
+            &next,
+            &self.environments.load(),
+            &self.client_options,
+            &self.metrics,
+        )
+        .await?;
+        let gw = self.clone();
+        let next_for_load = next.clone();
+        let previous = self.brands.load_full();
+        let brands = tokio::task::spawn_blocking(move || {
+            load_brands(&next_for_load, &gw.loader, &previous, &gw.metrics)
+        })
+        .await??;
+        // Swap in an order where every lookup finds its target: environments and brands
+        // first, then the endpoints that point at them, then the config.
+        self.environments.store(Arc::new(environments));
+        self.brands.store(Arc::new(brands));
+        self.endpoint_index.store(Arc::new(index_endpoints(&next)));
+        self.config.store(Arc::new(next));
+        tracing::info!("config reloaded");
+        Ok(())
+    }
+
+    /// Failed runs in a row and quarantine.
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
+    }
+
+    /// The plugin loader (for reloads and replays).
+    pub fn loader(&self) -> &PluginLoader {
+        &self.loader
+    }
+
+    /// Marks the gateway as stopping: new notifications get 503, workers finish and stop.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.work_available.notify_waiters();
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+fn index_endpoints(config: &Config) -> HashMap<[u8; 32], Arc<crate::config::Endpoint>> {
+    config
+        .endpoints
+        .values()
+        .map(|e| (token_digest(e.token.expose()), Arc::new(e.clone())))
+        .collect()
+}

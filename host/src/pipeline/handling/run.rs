@@ -1,0 +1,98 @@
+//! The run step: the brand's plugin on the ticket, in a fresh sandbox, with the reads the
+//! guard already made. A plugin failure hands the ticket off here; a decision goes on to
+//! the commit.
+
+use super::{hand_off, Attempt, End, Job};
+use crate::capabilities::RunContext;
+use crate::outcome::Outcome;
+use crate::runtime::run::{run_plugin, RunFailure, RunRequest};
+use crate::zendesk::ReadCache;
+
+/// What the run step produced.
+pub(crate) enum Ran {
+    /// The plugin decided; what it staged waits in `ctx`.
+    Decided(Decided),
+    /// The attempt ended here (a failure handed off, or a passing Zendesk failure).
+    Ended(Attempt),
+}
+
+/// A plugin's decision and the run's state.
+pub(crate) struct Decided {
+    pub outcome: Outcome,
+    pub reason: String,
+    pub ctx: RunContext,
+}
+
+/// Runs the plugin; counts the run towards quarantine.
+pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
+    let brand = &job.brand.brand;
+    let plugin = job.brand.plugin.clone();
+    let mut context = RunContext::new(
+        job.ticket_id,
+        brand.clone(),
+        plugin.version.clone(),
+        job.env.client.clone(),
+        job.env.seat.clone(),
+        job.brand.capabilities.clone(),
+    );
+    context.reads = reads;
+    let request = RunRequest {
+        environment: job.env.config.name.clone(),
+        endpoint: job.endpoint.to_string(),
+        mode: job.mode,
+    };
+    let result = run_plugin(&plugin, context, &request).await;
+    job.gw
+        .quarantine()
+        .count_run(brand, &plugin.version, result.outcome.is_err());
+    let mut ctx = result.context;
+    let staged = serde_json::to_value(&ctx.staged).unwrap_or_default();
+    let refusals = if ctx.refusals.is_empty() {
+        String::new()
+    } else {
+        format!(" (refused: {})", ctx.refusals.join("; "))
+    };
+    if ctx.dropped_log_lines > 0 {
+        tracing::warn!(brand = %brand.name, ticket = job.ticket_id, dropped = ctx.dropped_log_lines,
+            "plugin log lines over the limit were dropped");
+    }
+    if let Some(e) = ctx.transient_failure.take() {
+        return Ran::Ended(Attempt {
+            end: End::Transient(e),
+            staged,
+            committed: None,
+        });
+    }
+    let (outcome, reason) = match result.outcome {
+        Ok(decision) => {
+            let (outcome, reason) = decision.into_parts();
+            (outcome, reason + &refusals)
+        }
+        Err(failure) => {
+            tracing::warn!(brand = %brand.name, ticket = job.ticket_id, plugin_version = %plugin.version,
+                failure = failure.kind(), elapsed_ms = result.elapsed.as_millis() as u64,
+                "plugin run failed: {}; handing the ticket to humans", failure.describe());
+            let reason = failure.describe() + &refusals;
+            let note = failure_note(job, &failure);
+            let attempt = hand_off::hand_off(job, &mut ctx.reads, &note, reason).await;
+            return Ran::Ended(Attempt { staged, ..attempt });
+        }
+    };
+    tracing::info!(brand = %brand.name, ticket = job.ticket_id, plugin_version = %plugin.version,
+        outcome = %outcome, elapsed_ms = result.elapsed.as_millis() as u64, "{reason}");
+    Ran::Decided(Decided {
+        outcome,
+        reason,
+        ctx,
+    })
+}
+
+fn failure_note(job: &Job<'_>, failure: &RunFailure) -> String {
+    format!(
+        "The AI could not handle this ticket: the {} plugin (version {}) failed because {}. \
+         Nothing it prepared was sent. Please take this ticket over.",
+        job.brand.brand.name,
+        job.brand.plugin.version,
+        failure.describe()
+    )
+}

@@ -1,0 +1,127 @@
+//! Running the gateway: the HTTP server and the workers together, with a graceful stop;
+//! [`watch`] reloads what changes on disk.
+
+pub mod watch;
+
+use crate::config::Config;
+use crate::gateway::{Gateway, StartOptions};
+use crate::pipeline::dispatcher::spawn_workers;
+use crate::pipeline::ingress::router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A gateway serving on a socket.
+pub struct RunningGateway {
+    /// The bound address (useful when the config asked for port 0).
+    pub addr: SocketAddr,
+    /// Shared state, for inspection.
+    pub gateway: Arc<Gateway>,
+    stop_http: Option<oneshot::Sender<()>>,
+    http: JoinHandle<()>,
+    workers: tokio::task::JoinSet<()>,
+    _watcher: Option<crate::service::watch::ReloadWatcher>,
+}
+
+impl RunningGateway {
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The URL of an endpoint's notification path.
+    pub fn notify_url(&self, endpoint: &str) -> Option<String> {
+        let config = self.gateway.config();
+        let ep = config.endpoints.get(endpoint)?;
+        Some(format!("{}/notify/{}", self.url(), ep.token.expose()))
+    }
+
+    /// Stops accepting notifications, lets running tickets finish within `grace`, and
+    /// leaves everything else in the inbox for the next start.
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.gateway.begin_shutdown();
+        if let Some(stop) = self.stop_http.take() {
+            let _ = stop.send(());
+        }
+        let workers = async { while self.workers.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, workers).await.is_err() {
+            tracing::warn!(grace_ms = grace.as_millis() as u64,
+                "runs still in progress after the grace period were stopped; they stay in the inbox and resume on the next start");
+            self.workers.abort_all();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.http).await;
+    }
+}
+
+/// Starts the gateway (see [`Gateway::start`]), binds `config.gateway.listen` and serves.
+pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<RunningGateway> {
+    let listen = config.gateway.listen;
+    let gateway = Gateway::start(config, options).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let app = router(gateway.clone());
+    let http = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    let workers = spawn_workers(gateway.clone());
+    // Without a watcher the gateway still serves; it just needs a restart to see changes.
+    let watcher = match crate::service::watch::spawn(gateway.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch plugin and config files; hot reload is off");
+            None
+        }
+    };
+    tracing::info!(%addr, "gateway listening");
+    Ok(RunningGateway {
+        addr,
+        gateway,
+        stop_http: Some(stop_tx),
+        http,
+        workers,
+        _watcher: watcher,
+    })
+}
+
+/// Serves until Ctrl-C or SIGTERM, then stops gracefully.
+pub async fn serve_until_signal(config: Config, grace: Duration) -> anyhow::Result<()> {
+    let running = launch(config, StartOptions::default()).await?;
+    shutdown_signal().await;
+    tracing::info!("stopping: no new notifications; finishing runs in progress");
+    running.shutdown(grace).await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,127 @@
+//! The audit trail: one record per run of a plugin, kept in the gateway's database.
+//! It answers "what did the AI do on ticket N, with which plugin version, and why".
+
+use crate::outcome::Outcome;
+use anyhow::Context;
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// One run, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When the run ended (RFC 3339).
+    pub at: String,
+    /// The ticket.
+    pub ticket_id: u64,
+    /// The brand.
+    pub brand: String,
+    /// The environment.
+    pub environment: String,
+    /// The endpoint that was notified.
+    pub endpoint: String,
+    /// `listening` or `live`.
+    pub mode: String,
+    /// The plugin's content hash, or empty if no plugin ran.
+    pub plugin_version: String,
+    /// What became of the run.
+    pub outcome: Outcome,
+    /// Why, in words.
+    pub reason: String,
+    /// What the plugin staged (JSON), before mode and limits were applied.
+    pub staged: serde_json::Value,
+    /// The update sent to Zendesk (JSON), if any.
+    pub committed: Option<serde_json::Value>,
+    /// Wall time of the whole handling, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The audit store.
+pub struct AuditLog {
+    conn: Mutex<Connection>,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the audit table in the database at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the audit database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at TEXT NOT NULL, ticket_id INTEGER NOT NULL, brand TEXT NOT NULL,
+                environment TEXT NOT NULL, endpoint TEXT NOT NULL, mode TEXT NOT NULL,
+                plugin_version TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+                staged TEXT NOT NULL, committed TEXT, duration_ms INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS audit_ticket ON audit (ticket_id);",
+        )
+        .context("cannot create the audit table")?;
+        Ok(AuditLog {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Appends a record.
+    pub fn record(&self, r: &AuditRecord) -> anyhow::Result<()> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute(
+            "INSERT INTO audit (at, ticket_id, brand, environment, endpoint, mode, plugin_version,
+                                outcome, reason, staged, committed, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                r.at,
+                r.ticket_id as i64,
+                r.brand,
+                r.environment,
+                r.endpoint,
+                r.mode,
+                r.plugin_version,
+                r.outcome.as_str(),
+                r.reason,
+                r.staged.to_string(),
+                r.committed.as_ref().map(|c| c.to_string()),
+                r.duration_ms as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records for one ticket (all tickets if `None`), oldest first, at most `limit`.
+    pub fn query(&self, ticket_id: Option<u64>, limit: usize) -> anyhow::Result<Vec<AuditRecord>> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn.prepare(
+            "SELECT at, ticket_id, brand, environment, endpoint, mode, plugin_version, outcome,
+                    reason, staged, committed, duration_ms
+             FROM audit WHERE (?1 IS NULL OR ticket_id = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ticket_id.map(|t| t as i64), limit as i64], |r| {
+            let outcome: String = r.get(7)?;
+            let staged: String = r.get(9)?;
+            let committed: Option<String> = r.get(10)?;
+            Ok(AuditRecord {
+                at: r.get(0)?,
+                ticket_id: r.get::<_, i64>(1)? as u64,
+                brand: r.get(2)?,
+                environment: r.get(3)?,
+                endpoint: r.get(4)?,
+                mode: r.get(5)?,
+                plugin_version: r.get(6)?,
+                // Written by `record` from an `Outcome`; an unknown text would be a
+                // database edited by hand, shown as the gateway's failure.
+                outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
+                reason: r.get(8)?,
+                staged: serde_json::from_str(&staged).unwrap_or(serde_json::Value::Null),
+                committed: committed.and_then(|c| serde_json::from_str(&c).ok()),
+                duration_ms: r.get::<_, i64>(11)? as u64,
+            })
+        })?;
+        let mut out: Vec<AuditRecord> = rows.collect::<Result<_, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+}
