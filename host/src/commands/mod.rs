@@ -9,8 +9,6 @@ pub mod replay;
 pub mod serve;
 pub mod setup;
 
-use crate::config::Config;
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -69,6 +69,21 @@ pub fn new_plugin(name: &str, dir: &Path, sdk: Option<&Path>) -> anyhow::Result<
     Ok(root)
 }
 
+/// `zendesk-gateway new-plugin`: creates the crate and says what to do next.
+pub fn run(name: &str, dir: &std::path::Path, sdk: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let created = new_plugin(name, dir, sdk)?;
+    println!("created plugin {name} in {}", created.display());
+    println!("next:");
+    println!("  cd {}", created.display());
+    println!("  cargo test                                   # its unit test, natively");
+    println!("  rustup target add wasm32-wasip2 && cargo build --release --target wasm32-wasip2");
+    println!(
+        "  # then point a brand's `plugin` at target/wasm32-wasip2/release/{}.wasm",
+        name.replace('-', "_")
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,19 +104,4 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
-}
-
-/// `zendesk-gateway new-plugin`: creates the crate and says what to do next.
-pub fn run(name: &str, dir: &std::path::Path, sdk: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let created = new_plugin(name, dir, sdk)?;
-    println!("created plugin {name} in {}", created.display());
-    println!("next:");
-    println!("  cd {}", created.display());
-    println!("  cargo test                                   # its unit test, natively");
-    println!("  rustup target add wasm32-wasip2 && cargo build --release --target wasm32-wasip2");
-    println!(
-        "  # then point a brand's `plugin` at target/wasm32-wasip2/release/{}.wasm",
-        name.replace('-', "_")
-    );
-    Ok(())
 }
