@@ -25,10 +25,11 @@ use zendesk_gateway::bindings::zendesk_gateway::plugin::{
 use zendesk_gateway::bindings::{
     BrandPlugin, BrandPluginPre, Event, Mode as WitMode, Outcome, PluginError,
 };
+use zendesk_gateway::capabilities::RunContext;
 use zendesk_gateway::config::{Config, Mode};
 use zendesk_gateway::gateway::{Gateway, StartOptions};
-use zendesk_gateway::runtime::host::{ReadCache, RunContext};
 use zendesk_gateway::runtime::run::{run_plugin, RunRequest};
+use zendesk_gateway::zendesk::ReadCache;
 
 /// The ticket as the plugin sees it, prepared once for the bare runs.
 struct TicketData {

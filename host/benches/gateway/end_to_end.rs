@@ -182,12 +182,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
     // Every notification was accepted, so an empty inbox means every ticket finished
     // (a ticket waiting to be retried would keep its row).
     let deadline = started + Duration::from_secs(300);
-    while gw
-        .gateway
-        .inbox_depth
-        .load(std::sync::atomic::Ordering::Relaxed)
-        > 0
-    {
+    while gw.gateway.inbox.waiting() > 0 {
         anyhow::ensure!(
             Instant::now() < deadline,
             "tickets still waiting after 300 s"
@@ -199,7 +194,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
     let records = gw.gateway.audit.query(None, tickets * 2)?;
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for r in &records {
-        *outcomes.entry(r.outcome.clone()).or_default() += 1;
+        *outcomes.entry(r.outcome.to_string()).or_default() += 1;
     }
     let naive: usize = records.iter().map(|r| naive_calls(&r.staged)).sum();
     let naive_per_ticket = naive as f64 / tickets as f64;

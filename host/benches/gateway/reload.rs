@@ -199,9 +199,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
     // Every notified ticket must have finished: wait for the inbox to drain, then
     // look for each ticket's audit record.
     let started = Instant::now();
-    while gw.gateway.inbox_depth.load(Ordering::Relaxed) > 0
-        && started.elapsed() < Duration::from_secs(60)
-    {
+    while gw.gateway.inbox.waiting() > 0 && started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let sent = sent.lock().expect("sent list").clone();
