@@ -3,6 +3,7 @@
 //! processes and humans play the customer and the human agent.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
@@ -127,12 +128,17 @@ async fn clear_calls(AxState(shared): Shr) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// The pending faults; a windowed one also shows `expires_in_ms`.
 async fn list_faults(AxState(shared): Shr) -> Json<Value> {
-    Json(json!({"faults": shared.lock().faults.list()}))
+    Json(json!({"faults": shared.lock().faults.list(Instant::now())}))
 }
 
+/// Injects a fault (see [`Fault`] for the fields); 400 when it would change nothing.
 async fn add_fault(AxState(shared): Shr, Json(f): Json<Fault>) -> Response {
-    shared.lock().faults.push(f.clone());
+    if let Err(e) = f.check() {
+        return admin_error(StatusCode::BAD_REQUEST, e);
+    }
+    shared.lock().faults.push(f.clone(), Instant::now());
     (StatusCode::CREATED, Json(json!({"fault": f}))).into_response()
 }
 

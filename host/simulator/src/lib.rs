@@ -15,15 +15,34 @@
 //! a trigger's `notification_webhook` action calls the webhook's endpoint with the
 //! rendered body, signed with the webhook's signing secret (see `delivery.rs`).
 //!
+//! # Faults
+//!
+//! [`Simulator::inject_fault`] and `POST /_sim/faults` make matching API requests
+//! misbehave ([`Fault`]; all fields optional in JSON):
+//! - `status`: answer this error (with Zendesk's body) instead of processing;
+//!   `retry_after` (seconds) or `retry_after_raw` (any text, sent verbatim, e.g.
+//!   `"1e20"`, `"soon"`) sets `Retry-After`. `0` serves the request normally.
+//! - `hold_before_ms`: wait before reading or changing any state, so a test can
+//!   change the world (e.g. add a customer comment) while the request is held.
+//! - `hold_after_ms`: process and commit, then hold the answer.
+//! - `drop_after_commit`: process and commit, then close the connection without an
+//!   answer (logged with status `0`).
+//! - `times` (default 1) and/or `for_ms` (a window from injection; alone it has no
+//!   count limit): the fault ends with whichever runs out first.
+//!
+//! Holds sleep without the state lock, so other requests and the admin API carry on.
+//! A fault that would change nothing (no status, hold or drop) is refused (400).
+//!
 //! # Modules
 //!
-//! Imports only go downwards in this list; nothing imports this file's items.
+//! Each module imports only modules listed before it; nothing imports this file.
 //!
 //! - `common/`: shared helpers: `ApiError`, times and values, query parameters and
 //!   paging, and the update events tickets hand to triggers.
 //! - `config.rs`, `model.rs`: the public records (the account's set-up; tickets,
 //!   comments, edits, the call log).
-//! - `faults.rs`: [`Fault`] and the pending faults requests use up.
+//! - `faults.rs`: [`Fault`] and the pending faults requests use up (by count or
+//!   time window).
 //! - `quota.rs`: the per-minute quota over a sliding minute.
 //! - `directory.rs`: brands, groups and group memberships.
 //! - `rules/`: webhooks, triggers and automations, their validation, and trigger
@@ -32,8 +51,9 @@
 //! - `state.rs`: the account as one value; runs triggers on every ticket change.
 //! - `shared.rs`: the state behind its mutex, shared by handlers and the delivery task.
 //! - `delivery.rs`: calling webhooks, signed, off the request path.
-//! - `api/`: the Zendesk API under `/api/v2/` (edge: faults, quota, auth, headers,
-//!   call log; routes; Zendesk's error replies).
+//! - `connection.rs`: connections a fault can cut, so an answer is lost.
+//! - `api/`: the Zendesk API under `/api/v2/` (edge: faults and their holds, quota,
+//!   auth, headers, call log; routes; Zendesk's error replies).
 //! - `admin.rs`: the admin API under `/_sim/`.
 //! - `simulator.rs`: the [`Simulator`] handle and [`run`].
 
@@ -43,6 +63,7 @@ mod admin;
 mod api;
 mod common;
 mod config;
+mod connection;
 mod delivery;
 mod directory;
 mod faults;

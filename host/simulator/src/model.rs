@@ -139,14 +139,18 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
-/// One API request the simulator received (admin calls are not logged).
+/// One API request the simulator received (admin calls are not logged). A call is
+/// logged when it is processed, so a request held by a fault (`hold_before_ms`) comes
+/// after the requests served during its hold, and one whose answer is held
+/// (`hold_after_ms`) is already logged while its answer waits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiCall {
     /// HTTP method, upper case.
     pub method: String,
     /// Path including the query string, as sent.
     pub path: String,
-    /// The status answered.
+    /// The status answered; `0` when a fault (`drop_after_commit`) closed the
+    /// connection without an answer.
     pub status: u16,
     /// When it was received.
     pub at: DateTime<Utc>,

@@ -3,12 +3,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{SimUser, SimulatorConfig};
+use crate::connection::{Connection, CuttableListener};
 use crate::faults::Fault;
 use crate::model::{
     AgentEdit, ApiCall, NewComment, NewTicket, SimTicket, TicketState, WebhookDelivery,
@@ -64,7 +66,11 @@ impl Simulator {
             deliveries,
         });
         let delivery_task = tokio::spawn(delivery::run(Arc::downgrade(&shared), queued));
-        let app = api::router(shared.clone()).nest("/_sim", admin::router(shared.clone()));
+        let app = api::router(shared.clone())
+            .nest("/_sim", admin::router(shared.clone()))
+            .into_make_service_with_connect_info::<Connection>();
+        // Accepted connections can be cut by a fault that loses the answer.
+        let listener = CuttableListener(listener);
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let shutdown = async move {
@@ -153,7 +159,8 @@ impl Simulator {
         self.shared.lock().desk.add_user(user);
     }
 
-    /// The API calls received so far, oldest first (admin calls are not logged).
+    /// The API calls received so far, in the order they were processed (admin calls
+    /// are not logged; see [`ApiCall`] for held and dropped ones).
     pub fn calls(&self) -> Vec<ApiCall> {
         self.shared.lock().calls.clone()
     }
@@ -163,9 +170,24 @@ impl Simulator {
         self.shared.lock().calls.clear();
     }
 
-    /// Makes the next `f.times` matching API requests fail with `f.status`.
+    /// Injects a fault: the next `f.times` matching API requests (or all of them for
+    /// `f.for_ms`) fail with `f.status`, are held, or lose their answer; see [`Fault`].
+    ///
+    /// # Panics
+    ///
+    /// If the fault would change nothing ([`Fault::check`]): a bug in the test.
     pub fn inject_fault(&self, f: Fault) {
-        self.shared.lock().faults.push(f);
+        if let Err(e) = self.try_inject_fault(f) {
+            panic!("invalid simulator fault: {e}");
+        }
+    }
+
+    /// Injects a fault as [`Simulator::inject_fault`] does, or says why it would
+    /// change nothing. A window (`for_ms`) starts now.
+    pub fn try_inject_fault(&self, f: Fault) -> Result<(), String> {
+        f.check()?;
+        self.shared.lock().faults.push(f, Instant::now());
+        Ok(())
     }
 
     /// Removes every pending fault.

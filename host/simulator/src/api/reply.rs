@@ -103,17 +103,21 @@ pub(crate) fn reply_for_error(e: ApiError) -> Reply {
         ApiError::Injected {
             status,
             retry_after,
-        } => injected(status, retry_after),
+            retry_after_raw,
+        } => injected(
+            status,
+            retry_after_raw.or(retry_after.map(|s| s.to_string())),
+        ),
     }
 }
 
 /// What an injected fault answers: Zendesk's body for the status, and `Retry-After`
-/// when the fault gives one (a 429 always has one).
-fn injected(status: u16, retry_after: Option<u32>) -> Reply {
+/// (exactly as given) when the fault gives one; a 429 always has one.
+fn injected(status: u16, retry_after: Option<String>) -> Reply {
     let mut reply = match status {
         // Retry-After is what a client needs from a 429; Zendesk's body for
         // it is short plain text, which also exercises non-JSON errors.
-        429 => too_many(retry_after.unwrap_or(1).to_string()),
+        429 => too_many(retry_after.clone().unwrap_or_else(|| "1".to_string())),
         401 => unauthorized(),
         403 => Reply::json(403, forbidden_body()),
         404 => reply_for_error(ApiError::NotFound),
@@ -154,8 +158,8 @@ fn injected(status: u16, retry_after: Option<u32>) -> Reply {
         }
     };
     if status != 429 {
-        if let Some(secs) = retry_after {
-            reply.headers.push(("retry-after", secs.to_string()));
+        if let Some(value) = retry_after {
+            reply.headers.push(("retry-after", value));
         }
     }
     reply

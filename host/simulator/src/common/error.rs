@@ -20,10 +20,12 @@ pub(crate) enum ApiError {
     Invalid(Vec<(String, String)>),
     /// 429 from the per-minute quota.
     TooManyRequests { retry_after: u64 },
-    /// An injected fault.
+    /// An injected fault; `retry_after_raw` is sent as given, in place of
+    /// `retry_after`.
     Injected {
         status: u16,
         retry_after: Option<u32>,
+        retry_after_raw: Option<String>,
     },
     /// 400 from the webhooks API, which answers with a JSON:API-style `errors` list.
     WebhookInvalid(String),
