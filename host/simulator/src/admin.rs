@@ -3,6 +3,7 @@
 //! processes and humans play the customer and the human agent.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
@@ -12,7 +13,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{AgentEdit, Fault, NewComment, NewTicket, Shared, SimUser};
+use crate::config::SimUser;
+use crate::faults::Fault;
+use crate::model::{AgentEdit, NewComment, NewTicket};
+use crate::shared::Shared;
 
 /// The admin routes, to be nested under `/_sim`.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -48,20 +52,21 @@ async fn info(AxState(shared): Shr) -> Json<Value> {
     let st = shared.lock();
     Json(json!({
         "base_url": shared.base_url,
-        "seat": st.seat,
-        "api_token": st.api_token,
-        "authorization": st.auth_header(),
-        "rate_limit_per_minute": st.rate_limit,
-        "users": st.users(),
+        "seat": st.desk.seat,
+        "api_token": st.desk.api_token,
+        "authorization": st.desk.auth_header(),
+        "rate_limit_per_minute": st.quota.limit,
+        "users": st.desk.users(),
     }))
 }
 
 async fn list_tickets(AxState(shared): Shr) -> Json<Value> {
     let st = shared.lock();
     let tickets: Vec<Value> = st
+        .desk
         .ticket_ids()
         .into_iter()
-        .filter_map(|id| st.ticket_state(id, &shared.base_url))
+        .filter_map(|id| st.desk.ticket_state(id, &shared.base_url))
         .map(|s| s.ticket)
         .collect();
     Json(json!({"tickets": tickets}))
@@ -70,12 +75,12 @@ async fn list_tickets(AxState(shared): Shr) -> Json<Value> {
 async fn create_ticket(AxState(shared): Shr, Json(t): Json<NewTicket>) -> Response {
     let mut st = shared.lock();
     let id = st.create_ticket(t);
-    let ticket = st.sim_ticket(id, &shared.base_url).map(|t| t.ticket);
+    let ticket = st.desk.sim_ticket(id, &shared.base_url).map(|t| t.ticket);
     (StatusCode::CREATED, Json(json!({"ticket": ticket}))).into_response()
 }
 
 async fn show_ticket(AxState(shared): Shr, Path(id): Path<u64>) -> Response {
-    match shared.lock().ticket_state(id, &shared.base_url) {
+    match shared.lock().desk.ticket_state(id, &shared.base_url) {
         Some(state) => Json(state).into_response(),
         None => not_found(id),
     }
@@ -89,8 +94,8 @@ async fn agent_edit(
     let mut st = shared.lock();
     let edit = edit.map(|Json(e)| e).unwrap_or_default();
     match st.agent_edit(id, edit) {
-        Ok(()) => Json(st.ticket_state(id, &shared.base_url)).into_response(),
-        Err(e) if st.ticket_state(id, "").is_none() => admin_error(StatusCode::NOT_FOUND, e),
+        Ok(()) => Json(st.desk.ticket_state(id, &shared.base_url)).into_response(),
+        Err(e) if st.desk.ticket_state(id, "").is_none() => admin_error(StatusCode::NOT_FOUND, e),
         Err(e) => admin_error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }
 }
@@ -101,13 +106,13 @@ async fn add_comment(
     Json(c): Json<NewComment>,
 ) -> Response {
     let mut st = shared.lock();
-    if st.ticket_state(id, "").is_none() {
+    if st.desk.ticket_state(id, "").is_none() {
         return not_found(id);
     }
     match st.add_comment(id, c) {
         Ok(()) => (
             StatusCode::CREATED,
-            Json(st.ticket_state(id, &shared.base_url)),
+            Json(st.desk.ticket_state(id, &shared.base_url)),
         )
             .into_response(),
         Err(e) => admin_error(StatusCode::UNPROCESSABLE_ENTITY, e),
@@ -123,12 +128,17 @@ async fn clear_calls(AxState(shared): Shr) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// The pending faults; a windowed one also shows `expires_in_ms`.
 async fn list_faults(AxState(shared): Shr) -> Json<Value> {
-    Json(json!({"faults": shared.lock().faults}))
+    Json(json!({"faults": shared.lock().faults.list(Instant::now())}))
 }
 
+/// Injects a fault (see [`Fault`] for the fields); 400 when it would change nothing.
 async fn add_fault(AxState(shared): Shr, Json(f): Json<Fault>) -> Response {
-    shared.lock().faults.push(f.clone());
+    if let Err(e) = f.check() {
+        return admin_error(StatusCode::BAD_REQUEST, e);
+    }
+    shared.lock().faults.push(f.clone(), Instant::now());
     (StatusCode::CREATED, Json(json!({"fault": f}))).into_response()
 }
 
@@ -138,7 +148,7 @@ async fn clear_faults(AxState(shared): Shr) -> StatusCode {
 }
 
 async fn list_users(AxState(shared): Shr) -> Json<Value> {
-    Json(json!({"users": shared.lock().users()}))
+    Json(json!({"users": shared.lock().desk.users()}))
 }
 
 /// A user to add; the id is picked when absent and the role defaults to end-user.
@@ -157,14 +167,14 @@ fn end_user() -> String {
 
 async fn add_user(AxState(shared): Shr, Json(u): Json<NewUser>) -> Response {
     let mut st = shared.lock();
-    let id = u.id.unwrap_or_else(|| st.next_user_id());
-    st.add_user(SimUser {
+    let id = u.id.unwrap_or_else(|| st.desk.next_user_id());
+    st.desk.add_user(SimUser {
         id,
         name: u.name,
         email: u.email,
         role: u.role,
     });
-    let user = st.user_json(id, &shared.base_url);
+    let user = st.desk.user_json(id, &shared.base_url);
     (StatusCode::CREATED, Json(json!({"user": user}))).into_response()
 }
 
@@ -184,6 +194,6 @@ async fn list_deliveries(AxState(shared): Shr) -> Json<Value> {
 }
 
 async fn reset_rate_limit(AxState(shared): Shr) -> StatusCode {
-    shared.lock().reset_rate_window();
+    shared.lock().quota.reset();
     StatusCode::NO_CONTENT
 }

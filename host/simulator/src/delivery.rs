@@ -14,9 +14,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
+use crate::common::fmt_time;
 use crate::rules::Delivery;
-use crate::state::fmt_time;
-use crate::Shared;
+use crate::shared::Shared;
 
 /// Zendesk gives up on a webhook call after about 10-12 s (unconfirmed).
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -626,6 +626,7 @@ async fn injected_faults_fail_then_recover() {
         status: 429,
         retry_after: Some(7),
         times: 2,
+        ..Default::default()
     });
     // A GET does not match the PUT fault.
     let (status, _) = api.get(&path).await;

@@ -1,0 +1,166 @@
+//! The routes of the Zendesk API once a request is authenticated: tickets, comments,
+//! tags and users; and the account's configuration (brands, groups, webhooks,
+//! triggers, automations).
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, Method};
+use serde_json::{json, Value};
+
+use super::reply::{Reply, ReplyBody};
+use crate::common::ApiError;
+use crate::state::State;
+
+/// The JSON body of a write, if any. Zendesk requires `Content-Type:
+/// application/json` on writes; a body sent without it is not parsed (as in
+/// Rails), so its parameters count as missing.
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    if !is_json {
+        return Ok(None);
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| {
+        ApiError::BadRequest(
+            "InvalidJSON",
+            format!("The request body is not valid JSON: {e}"),
+        )
+    })
+}
+
+fn parse_id(s: &str) -> Result<u64, ApiError> {
+    // A non-numeric id never matches a Zendesk route.
+    s.parse().map_err(|_| ApiError::InvalidEndpoint)
+}
+
+/// Answers an authenticated request for `segments` (the path after `/api/v2/`).
+pub(super) fn route(
+    st: &mut State,
+    base: &str,
+    method: &Method,
+    segments: &[&str],
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Reply, ApiError> {
+    let m = method.as_str();
+    match (m, segments) {
+        ("GET", ["users", "me"]) => {
+            let me = st
+                .desk
+                .user_json(st.desk.seat.id, base)
+                .ok_or(ApiError::NotFound)?;
+            Ok(Reply::json(200, json!({"user": me})))
+        }
+        ("GET", ["users", id]) => {
+            let user = st
+                .desk
+                .user_json(parse_id(id)?, base)
+                .ok_or(ApiError::NotFound)?;
+            Ok(Reply::json(200, json!({"user": user})))
+        }
+        ("GET", ["tickets", id]) => Ok(Reply::json(
+            200,
+            st.desk.api_show_ticket(parse_id(id)?, base)?,
+        )),
+        ("PUT", ["tickets", id]) => {
+            let id = parse_id(id)?;
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(
+                200,
+                st.api_update_ticket(id, body.as_ref(), base)?,
+            ))
+        }
+        ("GET", ["tickets", id, "comments"]) => Ok(Reply::json(
+            200,
+            st.desk.api_list_comments(parse_id(id)?, query, base)?,
+        )),
+        ("GET" | "PUT" | "POST" | "DELETE", ["tickets", id, "tags"]) => {
+            let id = parse_id(id)?;
+            let body = json_body(headers, body)?;
+            let (status, v) = st.api_tags(id, m, body.as_ref(), query)?;
+            Ok(Reply::json(status, v))
+        }
+        _ => route_account(st, base, method, segments, query, headers, body),
+    }
+}
+
+/// The account's configuration: brands, groups, webhooks, triggers, automations.
+fn route_account(
+    st: &mut State,
+    base: &str,
+    method: &Method,
+    segments: &[&str],
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Reply, ApiError> {
+    let seat = st.desk.seat.id;
+    let now = chrono::Utc::now();
+    let d = &st.directory;
+    let r = &mut st.rules;
+    match (method.as_str(), segments) {
+        ("GET", ["brands"]) => Ok(Reply::json(200, d.list_brands(base))),
+        ("GET", ["groups"]) => Ok(Reply::json(200, d.list_groups(query, base)?)),
+        ("GET", ["group_memberships"]) => Ok(Reply::json(
+            200,
+            d.list_memberships(None, None, query, base)?,
+        )),
+        ("GET", ["users", id, "group_memberships"]) => Ok(Reply::json(
+            200,
+            d.list_memberships(Some(parse_id(id)?), None, query, base)?,
+        )),
+        ("GET", ["groups", id, "memberships"]) => Ok(Reply::json(
+            200,
+            d.list_memberships(None, Some(parse_id(id)?), query, base)?,
+        )),
+        ("GET", ["webhooks"]) => Ok(Reply::json(200, r.list_webhooks(query, base)?)),
+        ("POST", ["webhooks"]) => {
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(
+                201,
+                r.create_webhook(body.as_ref(), seat, now)?,
+            ))
+        }
+        ("GET", ["webhooks", id]) => Ok(Reply::json(200, r.show_webhook(id)?)),
+        ("PUT" | "PATCH", ["webhooks", id]) => {
+            let body = json_body(headers, body)?;
+            r.update_webhook(id, body.as_ref(), seat, now)?;
+            Ok(Reply {
+                status: 204,
+                body: ReplyBody::Empty,
+                headers: Vec::new(),
+            })
+        }
+        ("GET", ["webhooks", id, "signing_secret"]) => Ok(Reply::json(200, r.signing_secret(id)?)),
+        ("POST", ["webhooks", id, "signing_secret"]) => {
+            Ok(Reply::json(200, r.reset_signing_secret(id)?))
+        }
+        ("GET", ["triggers"]) => Ok(Reply::json(200, r.list_triggers(query, base)?)),
+        ("POST", ["triggers"]) => {
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(201, r.create_trigger(body.as_ref(), base)?))
+        }
+        ("GET", ["triggers", id]) => Ok(Reply::json(200, r.show_trigger(parse_id(id)?, base)?)),
+        ("PUT", ["triggers", id]) => {
+            let id = parse_id(id)?;
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(200, r.update_trigger(id, body.as_ref(), base)?))
+        }
+        ("GET", ["automations"]) => Ok(Reply::json(200, r.list_automations(query, base)?)),
+        ("POST", ["automations"]) => {
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(201, r.create_automation(body.as_ref())?))
+        }
+        ("PUT", ["automations", id]) => {
+            let id = parse_id(id)?;
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(200, r.update_automation(id, body.as_ref())?))
+        }
+        _ => Err(ApiError::InvalidEndpoint),
+    }
+}

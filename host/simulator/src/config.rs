@@ -1,0 +1,173 @@
+//! How a simulated account is set up: its seat, users, brands, groups and starting
+//! triggers ([`SimulatorConfig`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The brand a ticket gets when the creator names none (admin API without `brand_id`).
+pub const DEFAULT_BRAND_ID: u64 = 1;
+
+/// A Zendesk user known to the simulator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimUser {
+    /// The user id.
+    pub id: u64,
+    /// Display name.
+    pub name: String,
+    /// Primary email address.
+    pub email: String,
+    /// `end-user`, `agent` or `admin`.
+    pub role: String,
+}
+
+impl SimUser {
+    /// A user with the given fields; saves writing `.to_string()` four times in tests.
+    pub fn new(id: u64, name: &str, email: &str, role: &str) -> SimUser {
+        SimUser {
+            id,
+            name: name.to_string(),
+            email: email.to_string(),
+            role: role.to_string(),
+        }
+    }
+}
+
+/// A Zendesk brand (`GET /api/v2/brands`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimBrand {
+    /// The brand id (tickets carry it as `brand_id`).
+    pub id: u64,
+    /// The brand's name, as setup looks it up.
+    pub name: String,
+    /// Its `{subdomain}.zendesk.com` host name.
+    pub subdomain: String,
+}
+
+impl SimBrand {
+    /// A brand with the given fields.
+    pub fn new(id: u64, name: &str, subdomain: &str) -> SimBrand {
+        SimBrand {
+            id,
+            name: name.to_string(),
+            subdomain: subdomain.to_string(),
+        }
+    }
+}
+
+/// A group of agents (`GET /api/v2/groups`) and who is a member of it
+/// (`GET /api/v2/group_memberships`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimGroup {
+    /// The group id.
+    pub id: u64,
+    /// The group's name.
+    pub name: String,
+    /// The user ids of its members (agents).
+    pub member_ids: Vec<u64>,
+}
+
+impl SimGroup {
+    /// A group with the given members.
+    pub fn new(id: u64, name: &str, member_ids: &[u64]) -> SimGroup {
+        SimGroup {
+            id,
+            name: name.to_string(),
+            member_ids: member_ids.to_vec(),
+        }
+    }
+}
+
+/// The triggers a new Zendesk account has that the setup guide talks about, as create
+/// bodies: "Notify requester and CCs of received request" WITHOUT the "Channel is not
+/// Web Service (API)" condition (so `setup` has something to report), and "... of
+/// comment update" with it.
+pub fn default_triggers() -> Vec<Value> {
+    vec![
+        serde_json::json!({
+            "title": "Notify requester and CCs of received request",
+            "active": true,
+            "conditions": {"all": [
+                {"field": "update_type", "operator": "is", "value": "Create"},
+                {"field": "status", "operator": "is_not", "value": "solved"},
+                {"field": "ticket_is_public", "operator": "is", "value": "public"}
+            ], "any": []},
+            "actions": [{"field": "notification_user", "value": [
+                "requester_and_ccs",
+                "[Request received] {{ticket.title}}",
+                "Your request ({{ticket.id}}) has been received and is being reviewed by our support staff."
+            ]}]
+        }),
+        serde_json::json!({
+            "title": "Notify requester and CCs of comment update",
+            "active": true,
+            "conditions": {"all": [
+                {"field": "update_type", "operator": "is", "value": "Change"},
+                {"field": "comment_is_public", "operator": "is", "value": "requester_can_see_comment"},
+                {"field": "current_via_id", "operator": "is_not", "value": "5"}
+            ], "any": []},
+            "actions": [{"field": "notification_user", "value": [
+                "requester_and_ccs",
+                "[{{ticket.account}}] Re: {{ticket.title}}",
+                "{{ticket.latest_public_comment_html}}"
+            ]}]
+        }),
+    ]
+}
+
+/// How the simulated Zendesk account is set up.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// The AI seat: the only user that can authenticate (role `agent`).
+    pub seat: SimUser,
+    /// The seat's valid API token: `Basic base64("{email}/token:{api_token}")`.
+    pub api_token: String,
+    /// Other users (customers with role `end-user`, human agents).
+    pub users: Vec<SimUser>,
+    /// If set, the seat belongs only to these groups: reading or updating a ticket
+    /// whose `group_id` is another group answers 403.
+    pub seat_group_ids: Option<Vec<u64>>,
+    /// Custom field ids that must be non-empty to set a ticket `solved` (else 422).
+    pub required_on_solve: Vec<u64>,
+    /// Requests per minute the account may make (reported in `X-Rate-Limit`).
+    pub rate_limit_per_minute: u32,
+    /// The account's brands; the first is the default brand.
+    pub brands: Vec<SimBrand>,
+    /// The account's groups and their members. (A seat restricted by
+    /// `seat_group_ids` is also a member of those groups.)
+    pub groups: Vec<SimGroup>,
+    /// Triggers the account starts with, as `POST /api/v2/triggers` bodies (the
+    /// object inside `{"trigger": ...}`); see [`default_triggers`].
+    pub triggers: Vec<Value>,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            seat: SimUser::new(9000, "Gladly AI", "gladly-ai@example.com", "agent"),
+            api_token: "sim-token".to_string(),
+            users: vec![
+                SimUser::new(1001, "Alice Customer", "alice@example.com", "end-user"),
+                SimUser::new(1002, "Bob Customer", "bob@example.com", "end-user"),
+                SimUser::new(1003, "Carol Customer", "carol@example.com", "end-user"),
+                SimUser::new(2001, "Hank Human", "hank@example.com", "agent"),
+                SimUser::new(2002, "Ada Admin", "ada@example.com", "admin"),
+            ],
+            seat_group_ids: None,
+            required_on_solve: Vec::new(),
+            // Enterprise plan quota.
+            rate_limit_per_minute: 700,
+            brands: vec![
+                SimBrand::new(DEFAULT_BRAND_ID, "Example Support", "example"),
+                SimBrand::new(2, "Example Shop", "example-shop"),
+            ],
+            // The seat is in two of three groups, so setup's membership check has
+            // something to report.
+            groups: vec![
+                SimGroup::new(10, "Support", &[9000, 2001]),
+                SimGroup::new(11, "Billing", &[9000]),
+                SimGroup::new(12, "Escalations", &[2001, 2002]),
+            ],
+            triggers: default_triggers(),
+        }
+    }
+}
