@@ -11,6 +11,7 @@ mod operations;
 mod pipeline;
 mod plugins;
 mod reload;
+mod run_model;
 mod sandbox;
 mod setup;
 mod startup;

@@ -69,8 +69,18 @@ pub struct Limits {
     /// How often a run is repeated on fresh data after a safe-update conflict.
     pub max_conflict_retries: u32,
     /// After this many failed runs in a row, a plugin version is quarantined: its
-    /// tickets go straight to humans until a new version is loaded. 0 disables.
+    /// tickets go straight to humans until a new version is loaded, an operator
+    /// releases it, or a probe run succeeds. 0 disables.
     pub quarantine_after: u32,
+    /// Seconds a quarantined version waits before one ticket is let through as a probe
+    /// (half-open): success ends the quarantine, failure starts the wait again.
+    pub quarantine_probe_secs: u64,
+    /// Attempts of one ticket that met passing failures (Zendesk down, the model slow,
+    /// conflicts) before it is handed to humans.
+    pub max_attempts: u32,
+    /// Seconds since a ticket's first passing failure after which it is handed to
+    /// humans, however few attempts it had.
+    pub max_retry_secs: u64,
 }
 
 impl Default for Limits {
@@ -84,6 +94,9 @@ impl Default for Limits {
             max_log_lines: 200,
             max_conflict_retries: 3,
             quarantine_after: 5,
+            quarantine_probe_secs: 300,
+            max_attempts: 10,
+            max_retry_secs: 3600,
         }
     }
 }

@@ -117,11 +117,6 @@ impl PluginEngine {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
-
-    /// The number of epoch ticks that make up `deadline` (at least one).
-    pub fn ticks_for(deadline: Duration) -> u64 {
-        (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
-    }
 }
 
 impl Drop for PluginEngine {

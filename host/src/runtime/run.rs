@@ -45,6 +45,23 @@ impl RunOutcome {
     }
 }
 
+/// The longest reason a plugin may give (an outcome's reason, an error's message), in
+/// bytes; longer ones are cut, marked with an ellipsis.
+pub const MAX_REASON_BYTES: usize = 2048;
+
+/// `text` cut to [`MAX_REASON_BYTES`] on a character boundary.
+pub fn bounded(text: String) -> String {
+    if text.len() <= MAX_REASON_BYTES {
+        return text;
+    }
+    let cut = crate::capabilities::log::truncate(&text, MAX_REASON_BYTES - 3);
+    format!("{cut}...")
+}
+
+/// The longest one host call may keep a run waiting (Zendesk's retries with backoff,
+/// a model's timeout) before the run is ended as the gateway's failure and retried.
+pub const HOST_WAIT_CAP: Duration = Duration::from_secs(120);
+
 /// Why a run did not finish normally. The text is written for a support agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunFailure {
@@ -58,6 +75,9 @@ pub enum RunFailure {
     PluginError(String),
     /// The plugin could not be started (for example the instance pool is exhausted).
     StartFailed(String),
+    /// The run waited on a host service (Zendesk, the model) for longer than the
+    /// gateway allows: the gateway's failure, not the plugin's.
+    HostWait(Duration),
 }
 
 impl RunFailure {
@@ -72,7 +92,28 @@ impl RunFailure {
             RunFailure::Crashed(m) => format!("it crashed ({m})"),
             RunFailure::PluginError(m) => format!("it reported an error: {m}"),
             RunFailure::StartFailed(m) => format!("it could not be started: {m}"),
+            RunFailure::HostWait(d) => format!(
+                "the gateway waited {} s on Zendesk or the model, longer than it allows",
+                d.as_secs()
+            ),
         }
+    }
+
+    /// Whether the plugin itself is at fault (these count towards quarantine). A plugin
+    /// error counts only when no host call failed during the run (`host_call_failed`):
+    /// an error it returns because Zendesk or the model failed is the gateway's problem.
+    pub fn is_plugin_fault(&self, host_call_failed: bool) -> bool {
+        match self {
+            RunFailure::Timeout(_) | RunFailure::OutOfMemory(_) | RunFailure::Crashed(_) => true,
+            RunFailure::PluginError(_) => !host_call_failed,
+            RunFailure::StartFailed(_) | RunFailure::HostWait(_) => false,
+        }
+    }
+
+    /// Whether the failure is the gateway's own (no instance slot, a host service that
+    /// kept the run waiting too long): the ticket is retried, the plugin not blamed.
+    pub fn is_gateways(&self) -> bool {
+        matches!(self, RunFailure::StartFailed(_) | RunFailure::HostWait(_))
     }
 
     /// A short machine-friendly name for metrics and tags.
@@ -83,6 +124,7 @@ impl RunFailure {
             RunFailure::Crashed(_) => "crash",
             RunFailure::PluginError(_) => "plugin_error",
             RunFailure::StartFailed(_) => "start_failed",
+            RunFailure::HostWait(_) => "host_wait",
         }
     }
 }
@@ -162,6 +204,7 @@ pub async fn run_plugin(
         stderr,
     } = new_store(plugin.pre.engine(), context, deadline);
 
+    let clock = store.data().ctx.clock.clone();
     let call = async {
         let instance = plugin
             .pre
@@ -173,18 +216,41 @@ pub async fn run_plugin(
             .await
             .map_err(|e| classify_trap(&e))
     };
-    // The epoch deadline stops wasm that loops; this timeout also stops a run that is
-    // blocked inside a host call (a slow Zendesk answer), which epochs cannot interrupt.
-    // A little slack lets the epoch trap win when both fire, for a more precise reason.
-    let result = match tokio::time::timeout(deadline + Duration::from_millis(50), call).await {
-        Ok(Ok(Ok(outcome))) => Ok(match outcome {
-            Outcome::Handled(r) => RunOutcome::Handled(r),
-            Outcome::HandedOff(r) => RunOutcome::HandedOff(r),
-            Outcome::Skipped(r) => RunOutcome::Skipped(r),
+    // The epoch callback (runtime::store) stops wasm that computes past the deadline.
+    // This watchdog covers what epochs cannot see: a run stuck in a host call. Time spent
+    // waiting on host services is the gateway's, not the plugin's, so it neither counts
+    // towards the deadline nor blames the plugin: a wait past HOST_WAIT_CAP ends the run
+    // as the gateway's failure, and the ticket is retried.
+    let slack = Duration::from_millis(50);
+    let finished = {
+        let mut call = std::pin::pin!(call);
+        loop {
+            let plugin_time = started.elapsed().saturating_sub(clock.waited());
+            if plugin_time > deadline + slack {
+                break Err(RunFailure::Timeout(deadline));
+            }
+            let waiting = clock.current_wait();
+            if waiting > HOST_WAIT_CAP {
+                break Err(RunFailure::HostWait(waiting));
+            }
+            let check_in = (deadline + slack - plugin_time)
+                .clamp(Duration::from_millis(10), Duration::from_millis(250));
+            if let Ok(r) = tokio::time::timeout(check_in, &mut call).await {
+                break r;
+            }
+        }
+    };
+    // A plugin sizes its own reasons: bounded here, before they reach a note, a log
+    // line or the audit trail (a 20 MiB reason would defeat its own hand-off).
+    let result = match finished {
+        Ok(Ok(outcome)) => Ok(match outcome {
+            Outcome::Handled(r) => RunOutcome::Handled(bounded(r)),
+            Outcome::HandedOff(r) => RunOutcome::HandedOff(bounded(r)),
+            Outcome::Skipped(r) => RunOutcome::Skipped(bounded(r)),
         }),
-        Ok(Ok(Err(plugin_error))) => Err(RunFailure::PluginError(plugin_error)),
-        Ok(Err(failure)) => Err(failure),
-        Err(_elapsed) => Err(RunFailure::Timeout(deadline)),
+        Ok(Err(plugin_error)) => Err(RunFailure::PluginError(bounded(plugin_error))),
+        Err(RunFailure::Timeout(_)) => Err(RunFailure::Timeout(deadline)),
+        Err(failure) => Err(failure),
     };
     let state = store.into_data();
     let memory_note = state.limits.memory_denied.clone();

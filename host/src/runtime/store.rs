@@ -1,11 +1,10 @@
 //! The data of one run's `Store`: WASI (clocks, random, two output pipes and nothing
 //! else), the resource table, the memory limiter, and the capabilities' run context.
 
-use super::engine::PluginEngine;
 use crate::capabilities::RunContext;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits};
+use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -23,15 +22,30 @@ pub struct RunStore {
 }
 
 /// The one place a plugin's `Store` is made, for load-time probes, runs, `check` and
-/// `replay` alike: the brand's memory cap (from `ctx`), the deadline in epoch ticks, a
-/// trap when it passes, and output pipes of bounded size.
+/// `replay` alike: the brand's memory cap (from `ctx`), the deadline, and output pipes of
+/// bounded size.
+///
+/// The deadline is the plugin's own time: wall time since the store was made, less the
+/// time spent waiting on host services (Zendesk, the model, the quota; see
+/// [`HostClock`](crate::capabilities::context::HostClock)), which is the gateway's. It is
+/// checked on every epoch tick, and every tick also yields to the async runtime, so a
+/// plugin that computes never holds a thread that ingress and other brands need (as
+/// Zed's extension host and `wasmtime serve` do).
 pub fn new_store(engine: &Engine, ctx: RunContext, deadline: Duration) -> RunStore {
     let stdout = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
     let stderr = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
+    let clock = ctx.clock.clone();
     let mut store = Store::new(engine, RunState::new(ctx, stdout.clone(), stderr.clone()));
     store.limiter(|s| &mut s.limits);
-    store.set_epoch_deadline(PluginEngine::ticks_for(deadline));
-    store.epoch_deadline_trap();
+    let started = Instant::now();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        let plugin_time = started.elapsed().saturating_sub(clock.waited());
+        if plugin_time >= deadline {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
     RunStore {
         store,
         stdout,

@@ -80,6 +80,10 @@ pub struct Metrics {
     pub llm_calls: Family<LlmLabels, Counter>,
     /// Language-model tokens (prompt and answer), per brand.
     pub llm_tokens: Family<BrandLabels, Counter>,
+    /// Tickets that became dead letters (given up, hand-off not written).
+    pub dead_letters: Counter,
+    /// Failed attempts to record the end of a run (retried).
+    pub bookkeeping_failures: Counter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -101,6 +105,18 @@ impl Default for Metrics {
         let reloads = Family::<ReloadLabels, Counter>::default();
         let llm_calls = Family::<LlmLabels, Counter>::default();
         let llm_tokens = Family::<BrandLabels, Counter>::default();
+        let dead_letters = Counter::default();
+        let bookkeeping_failures = Counter::default();
+        registry.register(
+            "dead_letters",
+            "Tickets given up whose hand-off could not be written either (see /admin/dead-letters)",
+            dead_letters.clone(),
+        );
+        registry.register(
+            "bookkeeping_failures",
+            "Failed attempts to record the end of a run in the database (each is retried)",
+            bookkeeping_failures.clone(),
+        );
         registry.register(
             "notifications",
             "Notifications received, by endpoint and result",
@@ -147,6 +163,8 @@ impl Default for Metrics {
             reloads,
             llm_calls,
             llm_tokens,
+            dead_letters,
+            bookkeeping_failures,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 pub mod client;
 
-use super::context::RunContext;
+use super::context::{RunContext, ServiceFailure};
 use crate::bindings::zendesk_gateway::plugin::llm;
 pub use client::LlmService;
 use client::{ChatMessage, LlmFailure, Role};
@@ -36,9 +36,27 @@ impl llm::Host for RunContext {
             })
             .collect();
         let max_tokens = request.max_tokens.clamp(1, remaining);
-        let result = model
-            .complete(&messages, max_tokens, request.temperature)
+        let clock = self.clock.clone();
+        let result = clock
+            .wait(model.complete(&messages, max_tokens, request.temperature))
             .await;
+        // A slow, rate-limited or failing model is the gateway's problem, not the
+        // plugin's: whatever the plugin makes of the error, the ticket runs again later.
+        if let Err(
+            e @ (LlmFailure::Timeout(_) | LlmFailure::RateLimited(_) | LlmFailure::Unavailable(_)),
+        ) = &result
+        {
+            let retry_after = match e {
+                LlmFailure::RateLimited(s) => Some(std::time::Duration::from_secs(u64::from(*s))),
+                _ => None,
+            };
+            self.service_failed(ServiceFailure {
+                message: format!("brand {}: {e}", self.brand.name),
+                retry_after,
+            });
+        } else if result.is_err() {
+            self.host_call_failed = true;
+        }
         Ok(match result {
             Ok(c) => {
                 // A server that reports no usage is charged an estimate (4 bytes a

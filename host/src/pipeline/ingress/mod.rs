@@ -29,6 +29,12 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/metrics", get(metrics))
         .route("/admin/plugins", get(admin_plugins))
         .route("/admin/audit", get(admin_audit))
+        .route("/admin/plugins/{brand}/release", post(admin_release))
+        .route("/admin/dead-letters", get(admin_dead_letters))
+        .route(
+            "/admin/dead-letters/{environment}/{ticket}/retry",
+            post(admin_retry_dead_letter),
+        )
         .fallback(not_found)
         .with_state(gw)
 }
@@ -272,11 +278,75 @@ async fn admin_plugins(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Re
                 "failed_reloads": s.failed_reloads,
                 "reloads": s.reloads,
                 "failures_in_a_row": gw.quarantine().failures_in_a_row(&b.brand.name, &b.plugin.version),
-                "quarantined": gw.quarantine().holds(&b.brand, &b.plugin.version).is_some(),
+                "quarantined": gw.quarantine().is_quarantined(&b.brand, &b.plugin.version),
             })
         })
         .collect();
     Json(json!({ "plugins": plugins })).into_response()
+}
+
+/// `POST /admin/plugins/{brand}/release`: ends the brand's quarantine now.
+async fn admin_release(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(brand): Path<String>,
+) -> Response {
+    if !authorised(&gw, &headers) {
+        return not_found().await;
+    }
+    let Some(b) = gw.brand(&brand) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_brand",
+            format!("no brand named {brand:?}"),
+        );
+    };
+    let released = gw.quarantine().release(&b.brand);
+    Json(json!({ "brand": brand, "released": released })).into_response()
+}
+
+/// `GET /admin/dead-letters`: tickets given up whose hand-off could not be written.
+async fn admin_dead_letters(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if !authorised(&gw, &headers) {
+        return not_found().await;
+    }
+    match gw.inbox.dead_letters().await {
+        Ok(list) => Json(json!({ "dead_letters": list })).into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "inbox_unavailable",
+            format!("cannot read the dead letters: {e:#}"),
+        ),
+    }
+}
+
+/// `POST /admin/dead-letters/{environment}/{ticket}/retry`: runs a dead letter again now.
+async fn admin_retry_dead_letter(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path((environment, ticket)): Path<(String, u64)>,
+) -> Response {
+    if !authorised(&gw, &headers) {
+        return not_found().await;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    match gw.inbox.revive(&environment, ticket, now).await {
+        Ok(true) => {
+            gw.work_available.notify_one();
+            Json(json!({ "environment": environment, "ticket_id": ticket, "retrying": true }))
+                .into_response()
+        }
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            "no_dead_letter",
+            format!("ticket {ticket} of {environment} is not a dead letter"),
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "inbox_unavailable",
+            format!("cannot revive the dead letter: {e:#}"),
+        ),
+    }
 }
 
 #[derive(Deserialize)]
