@@ -41,6 +41,11 @@ pub struct Proc {
 impl Proc {
     /// Starts the simulator and the gateway binary serving `brands`.
     pub async fn start(brands: Vec<BrandSpec>) -> Proc {
+        Proc::start_with(brands, &[]).await
+    }
+
+    /// Like [`Proc::start`], with extra `(name, content)` files in the data folder.
+    pub async fn start_with(brands: Vec<BrandSpec>, files: &[(&str, &str)]) -> Proc {
         let config = sim_config();
         let token = config.api_token.clone();
         let sim = zendesk_simulator::Simulator::start(config, "127.0.0.1:0".parse().unwrap())
@@ -55,6 +60,12 @@ impl Proc {
             "listen = \"127.0.0.1:0\"",
             &format!("listen = \"127.0.0.1:{port}\""),
         );
+        for (name, content) in files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+        let text = text.replace("@DATA@", &dir.display().to_string());
         write_config(&dir, &text, &token);
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_zendesk-gateway"))
             .args(["serve", "--config"])
@@ -357,4 +368,153 @@ async fn output_floods_are_dropped_and_exits_are_explained_in_plain_words() {
     }
     let rss = h.rss_mb();
     assert!(rss > 0 && rss < RSS_BOUND_MB, "gateway RSS {rss} MB");
+}
+
+/// Runs one hostile brand next to the healthy one and checks the common promises:
+/// `/notify` answers within bound while it runs, the healthy ticket waits only for its
+/// own run, the gateway's memory stays under bound; returns the hostile run and the
+/// time from its notification to its record.
+async fn alongside(h: &Proc, brand: &str) -> (Run, Duration, u64) {
+    let warm = h.ticket("Warm up", "hello");
+    h.notify(TRIAGE_TOKEN, warm).await;
+    h.wait_run(warm).await;
+    let id = h.ticket("Hostile", "hello");
+    let sent = Instant::now();
+    h.notify(&token(brand), id).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let latencies = notify_latencies(h, warm, 10).await;
+    let worst = latencies.iter().max().copied().unwrap_or_default();
+    assert!(
+        worst < NOTIFY_BOUND,
+        "{brand}: /notify took up to {worst:?}"
+    );
+    let (waited, own) = healthy_run(h).await;
+    assert!(
+        waited < own + HEALTHY_MARGIN,
+        "{brand}: the healthy ticket took {waited:?} for a run of {own:?}"
+    );
+    let mut peak = h.rss_mb();
+    let run = loop {
+        peak = peak.max(h.rss_mb());
+        let body: Option<Run> = tokio::time::timeout(Duration::from_millis(200), h.wait_run(id))
+            .await
+            .ok();
+        if let Some(run) = body {
+            break run;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(90), "{brand}: no run");
+    };
+    peak = peak.max(h.rss_mb());
+    assert!(
+        peak < RSS_BOUND_MB,
+        "{brand}: gateway RSS reached {peak} MB"
+    );
+    (run, sent.elapsed(), peak)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_bomb_is_cut_before_the_index() {
+    let mut bomb = spec(
+        "searchbomb",
+        artifacts::HOSTILE_SEARCH_BOMB_PATH,
+        "deadline_ms = 8000, memory_mib = 32",
+        "word_kib = \"1024\", terms = \"200000\"",
+    );
+    bomb.extra.push_str("\nknowledge = \"@DATA@/kb\"");
+    let h = Proc::start_with(
+        vec![
+            BrandSpec::new("triage", artifacts::TRIAGE_PATH, TRIAGE_TOKEN),
+            bomb,
+        ],
+        &[(
+            "kb/returns.md",
+            "# Returns and refunds\n\nYou can return any item within 30 days for a refund.",
+        )],
+    )
+    .await;
+    let (run, took, _) = alongside(&h, "searchbomb").await;
+    assert_eq!(run.outcome, "handed_off", "{run:?}");
+    assert!(run.reason.contains("search of"), "{run:?}");
+    assert!(
+        took < Duration::from_millis(8000) + HEALTHY_MARGIN,
+        "the bomb's ticket took {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_flood_is_bounded_in_the_log_and_the_audit_trail() {
+    let h = Proc::start(vec![
+        BrandSpec::new("triage", artifacts::TRIAGE_PATH, TRIAGE_TOKEN),
+        spec(
+            "refusals",
+            artifacts::HOSTILE_REFUSAL_FLOOD_PATH,
+            "deadline_ms = 20000, memory_mib = 16",
+            "assigns = \"5000\", tags = \"300\"",
+        ),
+    ])
+    .await;
+    let (run, took, _) = alongside(&h, "refusals").await;
+    assert!(
+        run.reason.len() < 16 * 1024,
+        "the reason keeps a bounded number of refusals: {} bytes",
+        run.reason.len()
+    );
+    assert_eq!(
+        run.outcome,
+        "handed_off",
+        "{}",
+        &run.reason[..run.reason.len().min(500)]
+    );
+    assert!(
+        run.reason.contains("5300 actions refused"),
+        "{}",
+        run.reason
+    );
+    assert!(run.reason.contains("more)"), "{}", run.reason);
+    assert!(
+        took < Duration::from_millis(20_000) + HEALTHY_MARGIN,
+        "{took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_bomb_is_refused_before_sending_and_calls_are_capped() {
+    let llm = crate::fake_llm::FakeLlm::start().await;
+    let mut bomb = spec(
+        "promptbomb",
+        artifacts::HOSTILE_PROMPT_BOMB_PATH,
+        "deadline_ms = 8000, memory_mib = 64",
+        "prompt_mib = \"16\", calls = \"100000\"",
+    );
+    bomb.extra.push('\n');
+    bomb.extra.push_str(&llm.brand_table(
+        "promptbomb",
+        "llm-key",
+        "max_tokens_per_run = 4000\nmax_calls_per_run = 20",
+    ));
+    let h = Proc::start_with(
+        vec![
+            BrandSpec::new("triage", artifacts::TRIAGE_PATH, TRIAGE_TOKEN),
+            bomb,
+        ],
+        &[("llm-key", crate::fake_llm::API_KEY)],
+    )
+    .await;
+    let (run, took, _) = alongside(&h, "promptbomb").await;
+    assert_eq!(run.outcome, "handed_off", "{run:?}");
+    assert!(run.reason.contains("big prompt: invalid"), "{}", run.reason);
+    let bodies = llm.bodies();
+    assert!(
+        bodies.len() <= 20,
+        "at most max_calls_per_run calls reach the model: {}",
+        bodies.len()
+    );
+    assert!(
+        bodies.iter().all(|b| b.to_string().len() < 64 * 1024),
+        "the 16 MiB prompt was never sent"
+    );
+    assert!(
+        took < Duration::from_millis(8000) + HEALTHY_MARGIN,
+        "{took:?}"
+    );
 }

@@ -52,7 +52,11 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
     let refusals = if ctx.refusals.is_empty() {
         String::new()
     } else {
-        format!(" (refused: {})", ctx.refusals.join("; "))
+        let more = match ctx.refusals_dropped {
+            0 => String::new(),
+            n => format!("; and {n} more"),
+        };
+        format!(" (refused: {}{more})", ctx.refusals.join("; "))
     };
     if ctx.dropped_log_lines > 0 {
         tracing::warn!(brand = %brand.name, ticket = job.ticket_id, dropped = ctx.dropped_log_lines,
