@@ -7,6 +7,7 @@ mod harness;
 mod durability;
 
 mod ingress;
+mod isolation;
 mod operations;
 mod pipeline;
 mod plugins;

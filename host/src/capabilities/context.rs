@@ -97,8 +97,11 @@ pub struct RunContext {
     pub log_lines: usize,
     /// Log lines dropped over the limit.
     pub dropped_log_lines: usize,
-    /// Actions the host refused, in order, for the audit trail.
+    /// Actions the host refused, in order, for the audit trail: at most
+    /// [`MAX_REFUSALS_KEPT`], each cut to [`MAX_REFUSAL_BYTES`].
     pub refusals: Vec<String>,
+    /// Refusals beyond [`MAX_REFUSALS_KEPT`], counted only.
+    pub refusals_dropped: usize,
     /// A failure of Zendesk or the model during the run that may pass (quota, outage,
     /// timeout): the run's decision was made on incomplete data, so the ticket is retried
     /// later instead, whatever the plugin decided.
@@ -112,7 +115,14 @@ pub struct RunContext {
     pub capabilities: Arc<BrandCapabilities>,
     /// Model tokens this run has spent, against the brand's per-run budget.
     pub llm_tokens_used: u32,
+    /// Model calls this run has made (failed and refused ones included).
+    pub llm_calls: u32,
 }
+
+/// Refused actions kept per run for the audit trail and the reason (the rest are counted).
+pub const MAX_REFUSALS_KEPT: usize = 20;
+/// Longest text kept of one refusal.
+pub const MAX_REFUSAL_BYTES: usize = 300;
 
 impl RunContext {
     /// A context whose Zendesk client points nowhere, for runs that must not reach
@@ -167,11 +177,13 @@ impl RunContext {
             log_lines: 0,
             dropped_log_lines: 0,
             refusals: Vec::new(),
+            refusals_dropped: 0,
             service_failure: None,
             host_call_failed: false,
             clock: Arc::default(),
             capabilities,
             llm_tokens_used: 0,
+            llm_calls: 0,
         }
     }
 }
@@ -186,12 +198,24 @@ impl RunContext {
         what: &str,
         r: Refused,
     ) -> wasmtime::Result<Result<T, PluginError>> {
-        tracing::info!(
-            brand = %self.brand.name, ticket = self.ticket_id, plugin_version = %self.plugin_version,
-            action = what, reason = %r.0, "plugin action refused"
-        );
-        self.refusals.push(format!("{what}: {}", r.0));
-        Ok(Err(PluginError::NotAllowed(r.0)))
+        let reason = super::log::truncate(&r.0, MAX_REFUSAL_BYTES);
+        // A refusal is a log line the plugin caused: it counts against the same budget,
+        // so a plugin asking again and again cannot flood the log.
+        if self.log_lines < self.limits().max_log_lines {
+            self.log_lines += 1;
+            tracing::info!(
+                brand = %self.brand.name, ticket = self.ticket_id, plugin_version = %self.plugin_version,
+                action = what, reason, "plugin action refused"
+            );
+        } else {
+            self.dropped_log_lines += 1;
+        }
+        if self.refusals.len() < MAX_REFUSALS_KEPT {
+            self.refusals.push(format!("{what}: {reason}"));
+        } else {
+            self.refusals_dropped += 1;
+        }
+        Ok(Err(PluginError::NotAllowed(reason.to_string())))
     }
 
     /// Records a passing failure of a service; the first one is kept.

@@ -191,6 +191,9 @@ pub struct LlmConfig {
     pub max_tokens_per_run: u32,
     /// Completions of this brand in flight at once, over all its runs.
     pub concurrency: usize,
+    /// Completions one run may ask for, failed ones included (`max_calls_per_run`,
+    /// default 20): bounds a plugin calling in a loop against a model that answers.
+    pub max_calls_per_run: u32,
 }
 
 /// A secret URL Zendesk posts notifications to.
@@ -359,6 +362,8 @@ struct RawLlm {
     max_tokens_per_run: u32,
     #[serde(default = "default_llm_concurrency")]
     concurrency: usize,
+    #[serde(default = "default_llm_calls_per_run")]
+    max_calls_per_run: u32,
 }
 
 fn default_llm_timeout_ms() -> u64 {
@@ -369,6 +374,9 @@ fn default_llm_tokens_per_run() -> u32 {
 }
 fn default_llm_concurrency() -> usize {
     4
+}
+fn default_llm_calls_per_run() -> u32 {
+    20
 }
 
 #[derive(Deserialize)]
@@ -603,10 +611,14 @@ impl Config {
                     if l.model.trim().is_empty() {
                         return Err(err(&format!("{lkey}.model"), "must not be empty".into()));
                     }
-                    if l.timeout_ms == 0 || l.max_tokens_per_run == 0 || l.concurrency == 0 {
+                    if l.timeout_ms == 0
+                        || l.max_tokens_per_run == 0
+                        || l.concurrency == 0
+                        || l.max_calls_per_run == 0
+                    {
                         return Err(err(
                             &lkey,
-                            "timeout_ms, max_tokens_per_run and concurrency must be above 0".into(),
+                            "timeout_ms, max_tokens_per_run, max_calls_per_run and concurrency must be above 0".into(),
                         ));
                     }
                     Some(LlmConfig {
@@ -620,6 +632,7 @@ impl Config {
                         timeout_ms: l.timeout_ms,
                         max_tokens_per_run: l.max_tokens_per_run,
                         concurrency: l.concurrency,
+                        max_calls_per_run: l.max_calls_per_run,
                     })
                 }
             };

@@ -3,14 +3,13 @@
 //! whatever happened turned into a [`RunResult`]. Never panics, never hangs.
 
 use super::plugin::LoadedPlugin;
-use super::store::{new_store, RunStore};
+use super::store::{new_store, CappedOutput, DeadlineExceeded, RunStore};
 use crate::bindings::{Event, Mode as WitMode, Outcome};
 use crate::capabilities::RunContext;
 use crate::config::Mode;
 use crate::outcome::Outcome as HandlingOutcome;
 use std::time::{Duration, Instant};
 use wasmtime::Trap;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// What the run is about.
 #[derive(Debug, Clone)]
@@ -249,6 +248,7 @@ pub async fn run_plugin(
             Outcome::Skipped(r) => RunOutcome::Skipped(bounded(r)),
         }),
         Ok(Err(plugin_error)) => Err(RunFailure::PluginError(bounded(plugin_error))),
+        // An interrupt trap has no deadline of its own: it is this run's.
         Err(RunFailure::Timeout(_)) => Err(RunFailure::Timeout(deadline)),
         Err(failure) => Err(failure),
     };
@@ -277,7 +277,24 @@ pub async fn run_plugin(
     }
 }
 
+/// Longest crash detail kept in a reason (agents read it in the hand-off note).
+const MAX_CRASH_DETAIL: usize = 300;
+
 fn classify_trap(e: &wasmtime::Error) -> RunFailure {
+    if let Some(DeadlineExceeded(d)) = e.downcast_ref::<DeadlineExceeded>() {
+        return RunFailure::Timeout(*d);
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return RunFailure::Crashed(match exit.0 {
+            0 => "it exited (exit code 0) without returning a decision".into(),
+            code => format!("it exited with code {code} without returning a decision"),
+        });
+    }
+    if e.downcast_ref::<wasmtime::component::ResourceTableError>()
+        .is_some_and(|t| matches!(t, wasmtime::component::ResourceTableError::Full))
+    {
+        return RunFailure::Crashed(HANDLE_LIMIT.into());
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => RunFailure::Timeout(Duration::ZERO),
         Some(Trap::StackOverflow) => {
@@ -286,13 +303,33 @@ fn classify_trap(e: &wasmtime::Error) -> RunFailure {
         Some(Trap::UnreachableCodeReached) => {
             RunFailure::Crashed("it aborted (a panic or a failed allocation)".into())
         }
-        Some(t) => RunFailure::Crashed(t.to_string()),
-        None => RunFailure::Crashed(format!("{e:#}")),
+        Some(t) => RunFailure::Crashed(plain(&t.to_string())),
+        None => {
+            // The root cause only: the outer layers of a wasmtime error carry the wasm
+            // backtrace, which means nothing to an agent (it goes to the log instead).
+            let root = e.root_cause().to_string();
+            if root.contains("handle limit") || root.contains("no free keys") {
+                return RunFailure::Crashed(HANDLE_LIMIT.into());
+            }
+            RunFailure::Crashed(plain(&root))
+        }
     }
 }
 
+const HANDLE_LIMIT: &str =
+    "it opened more handles (WASI resources) than a run may hold, without closing them";
+
+/// The first line of `detail`, without a backtrace, cut to [`MAX_CRASH_DETAIL`] bytes.
+fn plain(detail: &str) -> String {
+    let line = detail
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("an unknown error");
+    crate::capabilities::log::truncate(line.trim(), MAX_CRASH_DETAIL).to_string()
+}
+
 /// Adds the panic message a Rust plugin printed on stderr to the crash reason.
-fn with_panic_message(reason: String, stderr: &MemoryOutputPipe) -> String {
+fn with_panic_message(reason: String, stderr: &CappedOutput) -> String {
     let text = String::from_utf8_lossy(&stderr.contents()).to_string();
     match text.lines().find(|l| l.contains("panicked at")) {
         Some(line) => {
@@ -309,7 +346,12 @@ fn with_panic_message(reason: String, stderr: &MemoryOutputPipe) -> String {
 }
 
 /// Sends what the plugin printed to the gateway's log, one line per line, tagged.
-fn forward_output(context: &RunContext, stream: &str, pipe: &MemoryOutputPipe) {
+fn forward_output(context: &RunContext, stream: &str, pipe: &CappedOutput) {
+    if pipe.dropped() > 0 {
+        tracing::warn!(target: "plugin", brand = %context.brand.name, ticket = context.ticket_id,
+            plugin_version = %context.plugin_version, stream, dropped_bytes = pipe.dropped(),
+            "plugin output over {} bytes was dropped", super::store::MAX_OUTPUT_BYTES);
+    }
     let bytes = pipe.contents();
     if bytes.is_empty() {
         return;

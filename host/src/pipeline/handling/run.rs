@@ -63,8 +63,12 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
     let refusals = if ctx.refusals.is_empty() {
         String::new()
     } else {
+        let more = match ctx.refusals_dropped {
+            0 => String::new(),
+            n => format!("; and {n} more"),
+        };
         let joined = ctx.refusals.join("; ");
-        format!(" (refused: {})", crate::runtime::run::bounded(joined))
+        format!(" (refused: {}{more})", crate::runtime::run::bounded(joined))
     };
     if ctx.dropped_log_lines > 0 {
         tracing::warn!(brand = %brand.name, ticket = job.ticket_id, dropped = ctx.dropped_log_lines,
