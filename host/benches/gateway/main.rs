@@ -8,7 +8,7 @@
 //!
 //! Sections, in order: ingestion, dispatch, end to end (with Zendesk calls per
 //! ticket), hot reload, run model (quota-bound throughput, time to first response),
-//! start-up and memory. Each module's docs say what exactly is
+//! isolation (computing plugins beside a healthy brand), start-up and memory. Each module's docs say what exactly is
 //! measured on each side. `docs/benchmarks.md` has results and how to read them.
 //!
 //! Criterion is not used: the figures are ratios against baselines that need servers,
@@ -19,6 +19,7 @@ mod dispatch;
 mod end_to_end;
 mod footprint;
 mod ingestion;
+mod isolation;
 mod reload;
 mod run_model;
 
@@ -86,12 +87,13 @@ fn main() {
     let mut failed = Vec::new();
     type Section =
         fn(Scale) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
-    let sections: [(&str, Section); 6] = [
+    let sections: [(&str, Section); 7] = [
         ("ingestion", |s| Box::pin(ingestion::run(s))),
         ("dispatch", |s| Box::pin(dispatch::run(s))),
         ("end to end", |s| Box::pin(end_to_end::run(s))),
         ("hot reload", |s| Box::pin(reload::run(s))),
         ("run model", |s| Box::pin(run_model::run(s))),
+        ("isolation", |s| Box::pin(isolation::run(s))),
         ("memory and start-up", |s| Box::pin(footprint::run(s))),
     ];
     // BENCH_ONLY=<section name> runs one section (e.g. BENCH_ONLY=ingestion), for

@@ -56,10 +56,19 @@ pub fn new_store(engine: &Engine, ctx: RunContext, deadline: Duration) -> RunSto
     store.limiter(|s| &mut s.limits);
     let started = Instant::now();
     store.set_epoch_deadline(YIELD_EVERY_TICKS);
+    let heavy = HeavyCompute::default();
     store.epoch_deadline_callback(move |_| {
         let plugin_time = started.elapsed().saturating_sub(clock.waited());
         if plugin_time >= deadline {
             return Err(wasmtime::Error::new(DeadlineExceeded(deadline)));
+        }
+        if plugin_time >= HEAVY_AFTER && !heavy.held() {
+            // Waiting for a heavy-compute slot is the gateway's time, not the plugin's.
+            let wait = heavy.acquire(clock.clone());
+            return Ok(UpdateDeadline::YieldCustom(
+                YIELD_EVERY_TICKS,
+                Box::pin(wait),
+            ));
         }
         // tokio's yield (not wasmtime's plain self-wake) also lets the runtime poll its
         // I/O driver before this task runs again, as `wasmtime serve` recommends.
@@ -72,6 +81,54 @@ pub fn new_store(engine: &Engine, ctx: RunContext, deadline: Duration) -> RunSto
         store,
         stdout,
         stderr,
+    }
+}
+
+/// Plugin time after which a run counts as heavy compute and needs a slot to go on.
+/// Ordinary runs (a few milliseconds of wasm) never reach it.
+pub const HEAVY_AFTER: Duration = Duration::from_millis(50);
+
+/// Heavy-compute slots: one fewer than the machine's cores (at least one). Yielding on
+/// every tick shares the threads fairly, but fairness is not enough: with more
+/// computing runs than cores, a short healthy run (and ingress) would wait behind each
+/// of them in turn. A run that has computed for [`HEAVY_AFTER`] must hold a slot to go
+/// on, so computing runs share at most `cores - 1` cores and one stays free for ingress,
+/// new runs and other brands. The wait for a slot is on the run's host clock: it does
+/// not count against the plugin's deadline.
+fn heavy_slots() -> &'static Arc<tokio::sync::Semaphore> {
+    static SLOTS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)))
+    })
+}
+
+/// A run's heavy-compute slot, once it has one (released with the store).
+#[derive(Clone, Default)]
+struct HeavyCompute {
+    permit: Arc<Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>,
+}
+
+impl HeavyCompute {
+    fn held(&self) -> bool {
+        self.permit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Waits for a slot, off the plugin's clock, and keeps it.
+    fn acquire(
+        &self,
+        clock: Arc<crate::capabilities::context::HostClock>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let slot = self.permit.clone();
+        async move {
+            let permit = clock.wait(heavy_slots().clone().acquire_owned()).await;
+            if let Ok(permit) = permit {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+            }
+        }
     }
 }
 
