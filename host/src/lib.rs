@@ -12,7 +12,7 @@
 //! runtime       engine policy, plugin loading, WIT versions, the store, the run
 //! capabilities  the host imports (ticket, actions, log, llm, knowledge, settings), grants
 //! zendesk       the API client, its errors, the seat and the per-run read cache
-//! store | config | telemetry | bindings | outcome    used by all of the above
+//! store | config | telemetry | bindings | outcome | text    used by all of the above
 //! ```
 
 #![deny(missing_docs)]
@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod zendesk;
 
 /// Paths (and, for the example plugins, bytes) of the guest plugins compiled by the

@@ -1,12 +1,12 @@
 //! The per-run state every capability's host imports work on: the ticket, the brand,
 //! the plugin version, and each capability's own per-run part.
 
-use super::actions::staging::{Refused, Staged};
-use super::ticket::to_plugin_error;
+use super::actions::staging::Staged;
+use super::grants::Refused;
 use super::BrandCapabilities;
-use crate::bindings::PluginError;
+use crate::bindings::{FieldError, PluginError};
 use crate::config::{Brand, Limits};
-use crate::zendesk::{ReadCache, Seat, ZendeskClient, ZendeskError};
+use crate::zendesk::{ReadCache, Seat, ZendeskClient, ZendeskError, ZendeskErrorKind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -198,7 +198,7 @@ impl RunContext {
         what: &str,
         r: Refused,
     ) -> wasmtime::Result<Result<T, PluginError>> {
-        let reason = super::log::truncate(&r.0, MAX_REFUSAL_BYTES);
+        let reason = crate::text::truncate(&r.0, MAX_REFUSAL_BYTES);
         // A refusal is a log line the plugin caused: it counts against the same budget,
         // so a plugin asking again and again cannot flood the log.
         if self.log_lines < self.limits().max_log_lines {
@@ -239,5 +239,29 @@ impl RunContext {
             });
         }
         to_plugin_error(e)
+    }
+}
+
+/// Maps Zendesk's errors onto the contract's typed errors.
+pub fn to_plugin_error(e: ZendeskError) -> PluginError {
+    let text = e.to_string();
+    match e.kind {
+        ZendeskErrorKind::NotFound => PluginError::NotFound(text),
+        ZendeskErrorKind::Forbidden | ZendeskErrorKind::Unauthorized => {
+            PluginError::Forbidden(text)
+        }
+        ZendeskErrorKind::Invalid => PluginError::Invalid(
+            e.details
+                .into_iter()
+                .map(|(field, description)| FieldError { field, description })
+                .collect(),
+        ),
+        ZendeskErrorKind::Conflict => PluginError::Conflict(text),
+        ZendeskErrorKind::RateLimited => {
+            PluginError::RateLimited(e.retry_after.map(|d| d.as_secs() as u32).unwrap_or(60))
+        }
+        ZendeskErrorKind::Unavailable | ZendeskErrorKind::Unexpected => {
+            PluginError::Unavailable(text)
+        }
     }
 }

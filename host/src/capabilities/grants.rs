@@ -5,7 +5,14 @@
 //! Which ticket a plugin may read or change needs no check: no import takes a ticket id,
 //! so a run can only reach the ticket it was handed.
 
-use super::actions::staging::{AssigneeChange, Refused};
+/// Why a staged action was refused. The text goes back to the plugin as `not-allowed`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// The tag put on tickets the gateway hands to humans because the plugin or Zendesk
+/// failed. Only the gateway sets it: a plugin may neither add nor remove it.
+pub const HANDOFF_ERROR_TAG: &str = "ai_handoff_error";
 use crate::config::Brand;
 use crate::zendesk::{Comment, Ticket};
 
@@ -20,20 +27,16 @@ pub enum AssignTarget {
     Group(u64),
 }
 
-/// The staged change for an assignment the brand's config allows, or why not.
-pub fn assignment(brand: &Brand, to: AssignTarget) -> Result<AssigneeChange, Refused> {
+/// The assignment, when the brand's config allows it, or why not.
+pub fn assignment(brand: &Brand, to: AssignTarget) -> Result<AssignTarget, Refused> {
     match to {
-        AssignTarget::Seat => Ok(AssigneeChange::Seat),
-        AssignTarget::Agent(id) if brand.allowed_agents.contains(&id) => {
-            Ok(AssigneeChange::Agent(id))
-        }
+        AssignTarget::Seat => Ok(to),
+        AssignTarget::Agent(id) if brand.allowed_agents.contains(&id) => Ok(to),
         AssignTarget::Agent(id) => Err(Refused(format!(
             "agent {id} is not in brands.{}.allowed_agents",
             brand.name
         ))),
-        AssignTarget::Group(id) if brand.allowed_groups.contains(&id) => {
-            Ok(AssigneeChange::Group(id))
-        }
+        AssignTarget::Group(id) if brand.allowed_groups.contains(&id) => Ok(to),
         AssignTarget::Group(id) => Err(Refused(format!(
             "group {id} is not in brands.{}.allowed_groups",
             brand.name
@@ -81,7 +84,7 @@ pub fn tags(tags: Vec<String>) -> Result<Vec<String>, Refused> {
             // Refused before any work on it: lower-casing a megabyte costs the host more
             // than the tag is worth (lower case may grow a text, never by 4 times).
             if t.trim().len() > MAX_TAG_BYTES * 4 {
-                let shown = super::log::truncate(&t, 40);
+                let shown = crate::text::truncate(&t, 40);
                 return Err(Refused(format!(
                     "{shown:?}... ({} bytes) is not a valid tag (1 to {MAX_TAG_BYTES} bytes)",
                     t.len()
@@ -90,13 +93,13 @@ pub fn tags(tags: Vec<String>) -> Result<Vec<String>, Refused> {
             let bad = t.chars().any(char::is_control);
             let t = t.trim().to_lowercase().replace(char::is_whitespace, "_");
             if t.is_empty() || t.len() > MAX_TAG_BYTES || t.contains(',') || bad {
-                let shown = super::log::truncate(&t, 40);
+                let shown = crate::text::truncate(&t, 40);
                 let cut = if shown.len() < t.len() { "..." } else { "" };
                 Err(Refused(format!(
                     "{shown:?}{cut} ({} bytes) is not a valid tag (1 to {MAX_TAG_BYTES} bytes, no commas, no control characters)",
                     t.len()
                 )))
-            } else if t == super::actions::staging::HANDOFF_ERROR_TAG {
+            } else if t == HANDOFF_ERROR_TAG {
                 Err(Refused(format!("the tag {t} belongs to the gateway's hand-offs")))
             } else {
                 Ok(t)
@@ -136,15 +139,13 @@ mod tests {
     #[test]
     fn assignment_only_to_configured_agents_and_groups() {
         let b = brand();
-        assert_eq!(assignment(&b, AssignTarget::Seat), Ok(AssigneeChange::Seat));
-        assert_eq!(
-            assignment(&b, AssignTarget::Agent(5)),
-            Ok(AssigneeChange::Agent(5))
-        );
-        assert_eq!(
-            assignment(&b, AssignTarget::Group(6)),
-            Ok(AssigneeChange::Group(6))
-        );
+        for allowed in [
+            AssignTarget::Seat,
+            AssignTarget::Agent(5),
+            AssignTarget::Group(6),
+        ] {
+            assert_eq!(assignment(&b, allowed), Ok(allowed));
+        }
         assert!(assignment(&b, AssignTarget::Agent(6))
             .unwrap_err()
             .0

@@ -3,6 +3,7 @@
 
 use super::context::RunContext;
 use crate::bindings::zendesk_gateway::plugin::log;
+use crate::text::truncate;
 
 /// Longest plugin log message kept; the rest is cut, so one call cannot flood the log.
 const MAX_LOG_MESSAGE: usize = 2048;
@@ -44,16 +45,4 @@ impl log::Host for RunContext {
         }
         Ok(())
     }
-}
-
-/// Cuts `s` to at most `max` bytes on a character boundary.
-pub fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

@@ -5,32 +5,8 @@
 use super::context::RunContext;
 use super::grants;
 use crate::bindings::zendesk_gateway::plugin::{ticket, types};
-use crate::bindings::{FieldError, PluginError};
-use crate::zendesk::{Comment, Seat, Ticket, User, ZendeskError, ZendeskErrorKind};
-
-/// Maps Zendesk's errors onto the contract's typed errors.
-pub fn to_plugin_error(e: ZendeskError) -> PluginError {
-    let text = e.to_string();
-    match e.kind {
-        ZendeskErrorKind::NotFound => PluginError::NotFound(text),
-        ZendeskErrorKind::Forbidden | ZendeskErrorKind::Unauthorized => {
-            PluginError::Forbidden(text)
-        }
-        ZendeskErrorKind::Invalid => PluginError::Invalid(
-            e.details
-                .into_iter()
-                .map(|(field, description)| FieldError { field, description })
-                .collect(),
-        ),
-        ZendeskErrorKind::Conflict => PluginError::Conflict(text),
-        ZendeskErrorKind::RateLimited => {
-            PluginError::RateLimited(e.retry_after.map(|d| d.as_secs() as u32).unwrap_or(60))
-        }
-        ZendeskErrorKind::Unavailable | ZendeskErrorKind::Unexpected => {
-            PluginError::Unavailable(text)
-        }
-    }
-}
+use crate::bindings::PluginError;
+use crate::zendesk::{Comment, Seat, Ticket, User};
 
 impl types::Host for RunContext {}
 

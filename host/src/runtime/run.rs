@@ -53,7 +53,7 @@ pub fn bounded(text: String) -> String {
     if text.len() <= MAX_REASON_BYTES {
         return text;
     }
-    let cut = crate::capabilities::log::truncate(&text, MAX_REASON_BYTES - 3);
+    let cut = crate::text::truncate(&text, MAX_REASON_BYTES - 3);
     format!("{cut}...")
 }
 
@@ -325,7 +325,7 @@ fn plain(detail: &str) -> String {
         .lines()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("an unknown error");
-    crate::capabilities::log::truncate(line.trim(), MAX_CRASH_DETAIL).to_string()
+    crate::text::truncate(line.trim(), MAX_CRASH_DETAIL).to_string()
 }
 
 /// Adds the panic message a Rust plugin printed on stderr to the crash reason.

@@ -33,8 +33,12 @@ impl actions::Host for RunContext {
             actions::Assignee::Group(id) => grants::AssignTarget::Group(id),
         };
         match grants::assignment(&self.brand, target) {
-            Ok(change) => {
-                self.staged.assignee = Some(change);
+            Ok(allowed) => {
+                self.staged.assignee = Some(match allowed {
+                    grants::AssignTarget::Seat => AssigneeChange::Seat,
+                    grants::AssignTarget::Agent(id) => AssigneeChange::Agent(id),
+                    grants::AssignTarget::Group(id) => AssigneeChange::Group(id),
+                });
                 Ok(Ok(()))
             }
             Err(r) => self.refuse("assign", r),

@@ -62,13 +62,7 @@ pub struct Staged {
     pub status: Option<StagedStatus>,
 }
 
-/// Why a staged action was refused. The text goes back to the plugin as `not-allowed`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
-
-/// The tag put on tickets the gateway hands to humans because the plugin or Zendesk failed.
-pub const HANDOFF_ERROR_TAG: &str = "ai_handoff_error";
+pub use super::super::grants::{Refused, HANDOFF_ERROR_TAG};
 
 /// The update that hands a ticket to humans: an internal note saying why (cut to
 /// `max_note_bytes`), the error tag, and the AI seat unassigned if it holds the ticket.
@@ -88,7 +82,7 @@ pub fn hand_off_update(
         if n.len() <= max_note_bytes {
             n.to_string()
         } else {
-            let cut = crate::capabilities::log::truncate(n, max_note_bytes.saturating_sub(3));
+            let cut = crate::text::truncate(n, max_note_bytes.saturating_sub(3));
             format!("{cut}...")
         }
     });

@@ -30,7 +30,7 @@ pub const MAX_QUERY_TERMS: usize = 64;
 /// words over [`MAX_WORD_BYTES`], at most [`MAX_QUERY_TERMS`] words. Bounded work for
 /// the index whatever the plugin or the customer wrote.
 pub fn bound_query(query: &str) -> String {
-    let head = crate::capabilities::log::truncate(query, MAX_QUERY_BYTES);
+    let head = crate::text::truncate(query, MAX_QUERY_BYTES);
     let mut words = head
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
         .filter(|w| !w.is_empty() && w.len() <= MAX_WORD_BYTES)

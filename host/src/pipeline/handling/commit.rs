@@ -1,6 +1,7 @@
 //! The commit step: everything the plugin staged, as one safe-update PUT against the
 //! ticket as read (Listening Mode applied by staging). Zendesk refusing it hands off.
 
+use super::put::{put, PutError};
 use super::run::Decided;
 use super::{hand_off, read_failed, Attempt, End, Job, Transient};
 use crate::outcome::Outcome;
@@ -67,32 +68,6 @@ pub(crate) async fn commit_decision(job: &Job<'_>, decided: Decided) -> Attempt 
             }
         }
     }
-}
-
-/// The one PUT, with its intent recorded first: if the gateway dies before it learns
-/// the answer, the next run of the ticket finds the intent and settles it (see
-/// [`super::settle`]) instead of guessing. Without a recorded intent nothing is sent.
-pub(crate) async fn put(job: &Job<'_>, update: &TicketUpdate) -> Result<(), PutError> {
-    let intent = serde_json::to_string(update).unwrap_or_default();
-    if let Err(e) = job.gw.inbox.record_intent(job.claim, intent).await {
-        return Err(PutError::NotRecorded(format!(
-            "cannot record the update before sending it: {e:#}"
-        )));
-    }
-    job.env
-        .client
-        .update_ticket(job.ticket_id, update)
-        .await
-        .map(|_| ())
-        .map_err(PutError::Zendesk)
-}
-
-/// Why the one PUT did not happen.
-pub(crate) enum PutError {
-    /// The intent could not be recorded (the database refuses writes): not sent.
-    NotRecorded(String),
-    /// Zendesk's answer.
-    Zendesk(ZendeskError),
 }
 
 fn zendesk_refusal(e: &ZendeskError) -> String {

@@ -2,7 +2,7 @@
 //! error tag, and the AI seat unassigned if it held it (the update is built by staging,
 //! the one place that builds updates). Nothing the plugin staged is sent.
 
-use super::commit::{put, PutError};
+use super::put::{put, PutError};
 use super::{Attempt, End, Job, Transient};
 use crate::capabilities::actions::staging::hand_off_update;
 use crate::outcome::Outcome;

@@ -10,6 +10,7 @@
 pub mod commit;
 pub mod guard;
 pub mod hand_off;
+pub mod put;
 pub mod run;
 pub mod settle;
 

@@ -103,7 +103,7 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
             tracing::warn!(brand = %brand.name, ticket = job.ticket_id, plugin_version = %plugin.version,
                 failure = failure.kind(), elapsed_ms = result.elapsed.as_millis() as u64,
                 "plugin run failed: {}; handing the ticket to humans",
-                crate::capabilities::log::truncate(&failure.describe(), LOG_REASON_BYTES));
+                crate::text::truncate(&failure.describe(), LOG_REASON_BYTES));
             let reason = failure.describe() + &refusals;
             let note = failure_note(job, &failure);
             let attempt = hand_off::hand_off(job, &mut ctx.reads, &note, reason).await;
@@ -112,7 +112,7 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
     };
     tracing::info!(brand = %brand.name, ticket = job.ticket_id, plugin_version = %plugin.version,
         outcome = %outcome, elapsed_ms = result.elapsed.as_millis() as u64,
-        "{}", crate::capabilities::log::truncate(&reason, LOG_REASON_BYTES));
+        "{}", crate::text::truncate(&reason, LOG_REASON_BYTES));
     Ran::Decided(Decided {
         outcome,
         reason,
