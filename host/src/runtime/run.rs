@@ -179,6 +179,56 @@ pub fn probe(
     })
 }
 
+/// Runs `plugin` for `context.ticket_id` on the plugin threads (see [`plugin_threads`]):
+/// what the gateway's workers await, so that wasm never runs on the threads that serve
+/// ingress.
+pub async fn run_on_plugin_threads(
+    plugin: std::sync::Arc<LoadedPlugin>,
+    context: RunContext,
+    request: RunRequest,
+) -> RunResult {
+    let handle =
+        plugin_threads().spawn(async move { run_plugin(&plugin, context, &request).await });
+    match handle.await {
+        Ok(result) => result,
+        // A panic inside a run: the dispatcher catches panics of the handling too, but
+        // the run's state is gone, so the panic goes on up to it.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The threads plugin runs execute on: a runtime of their own, as many threads as cores,
+/// at a lower OS priority (nice 10) than the gateway's own threads. Runs yield on every
+/// epoch tick and computing ones share at most `cores - 1` heavy-compute slots (see
+/// `runtime::store`), but within one process the operating system shares the cores
+/// evenly among busy threads; the lower priority tells it that ingress (`/notify`,
+/// `/healthz`), the inbox writer and the workers' bookkeeping come first, so a plugin that
+/// computes costs them nothing it can avoid.
+pub fn plugin_threads() -> &'static tokio::runtime::Handle {
+    static THREADS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    THREADS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(cores)
+                .thread_name("plugin-run")
+                .enable_all()
+                .on_thread_start(|| {
+                    // On Linux the nice value is per thread: this lowers only the
+                    // plugin threads. Failing to lower it is harmless.
+                    #[cfg(target_os = "linux")]
+                    unsafe {
+                        // SAFETY: setpriority only reads its integer arguments; `0` is the
+                        // calling thread.
+                        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+                    }
+                })
+                .build()
+                .expect("the plugin threads start")
+        })
+        .handle()
+}
+
 /// Runs `plugin` for `context.ticket_id`.
 pub async fn run_plugin(
     plugin: &LoadedPlugin,

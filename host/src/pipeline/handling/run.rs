@@ -5,7 +5,7 @@
 use super::{hand_off, Attempt, End, Job, Transient};
 use crate::capabilities::RunContext;
 use crate::outcome::Outcome;
-use crate::runtime::run::{run_plugin, RunFailure, RunRequest};
+use crate::runtime::run::{run_on_plugin_threads, RunFailure, RunRequest};
 use crate::zendesk::ReadCache;
 
 /// The longest reason written into one log line, in bytes (the audit keeps more).
@@ -46,7 +46,7 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
         endpoint: job.endpoint.to_string(),
         mode: job.mode,
     };
-    let result = run_plugin(&plugin, context, &request).await;
+    let result = run_on_plugin_threads(plugin.clone(), context, request).await;
     let mut ctx = result.context;
     // Only the plugin's own faults count towards quarantine; a run that ended because
     // Zendesk or the model failed says nothing about the plugin.
