@@ -48,6 +48,18 @@ pub struct GatewaySettings {
     /// `true`: every inbox commit is fsynced (survives power loss); `false`: survives a
     /// process crash only, which is much faster.
     pub durable_fsync: bool,
+    // -- Slow clients and retention (docs/operations.md, "Slow clients"). --
+    /// A request's headers must arrive within this time of its first byte (or, on a
+    /// new connection, of the connection); else the connection is closed.
+    pub header_read_timeout: std::time::Duration,
+    /// A request's whole body must arrive within this time of its headers (else 408).
+    pub body_read_timeout: std::time::Duration,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// Most connections open at once (lowered below the process's descriptor limit).
+    pub max_connections: usize,
+    /// Audit records older than this many days are pruned hourly; 0 keeps them forever.
+    pub audit_retention_days: u32,
 }
 
 /// Bounds on one plugin run. See `docs/` and the README for what each protects.
@@ -269,6 +281,16 @@ struct RawGateway {
     admin_token_file: Option<PathBuf>,
     #[serde(default)]
     durable_fsync: bool,
+    #[serde(default = "default_header_read_timeout_ms")]
+    header_read_timeout_ms: u64,
+    #[serde(default = "default_body_read_timeout_ms")]
+    body_read_timeout_ms: u64,
+    #[serde(default = "default_idle_timeout_ms")]
+    idle_timeout_ms: u64,
+    #[serde(default = "default_max_connections")]
+    max_connections: usize,
+    #[serde(default = "default_audit_retention_days")]
+    audit_retention_days: u32,
 }
 
 impl Default for RawGateway {
@@ -281,8 +303,31 @@ impl Default for RawGateway {
             admin_token_env: None,
             admin_token_file: None,
             durable_fsync: false,
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            max_connections: default_max_connections(),
+            audit_retention_days: default_audit_retention_days(),
         }
     }
+}
+
+// Zendesk sends a few hundred bytes and gives up after about 12 s: a client slower than
+// these is not Zendesk.
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_audit_retention_days() -> u32 {
+    90
 }
 
 fn default_listen() -> String {
@@ -478,6 +523,18 @@ impl Config {
         if g.concurrency == 0 {
             return Err(err("gateway.concurrency", "must be at least 1".into()));
         }
+        for (key, ms) in [
+            ("gateway.header_read_timeout_ms", g.header_read_timeout_ms),
+            ("gateway.body_read_timeout_ms", g.body_read_timeout_ms),
+            ("gateway.idle_timeout_ms", g.idle_timeout_ms),
+        ] {
+            if ms == 0 {
+                return Err(err(key, "must be above 0".into()));
+            }
+        }
+        if g.max_connections == 0 {
+            return Err(err("gateway.max_connections", "must be at least 1".into()));
+        }
         let gateway = GatewaySettings {
             listen,
             data_dir: resolve(&g.data_dir),
@@ -489,6 +546,11 @@ impl Config {
                 &g.admin_token_file,
             )?,
             durable_fsync: g.durable_fsync,
+            header_read_timeout: std::time::Duration::from_millis(g.header_read_timeout_ms),
+            body_read_timeout: std::time::Duration::from_millis(g.body_read_timeout_ms),
+            idle_timeout: std::time::Duration::from_millis(g.idle_timeout_ms),
+            max_connections: g.max_connections,
+            audit_retention_days: g.audit_retention_days,
         };
         validate_limits(&raw.limits).map_err(|m| err("limits", m))?;
 
