@@ -61,6 +61,13 @@ pub struct LlmLabels {
     pub result: String,
 }
 
+/// Labels of a reload the file watcher started.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchLabels {
+    /// `config`, `plugin` or `knowledge`.
+    pub kind: String,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -80,6 +87,17 @@ pub struct Metrics {
     pub llm_calls: Family<LlmLabels, Counter>,
     /// Language-model tokens (prompt and answer), per brand.
     pub llm_tokens: Family<BrandLabels, Counter>,
+    /// Reloads the file watcher started, per kind (whether or not anything changed).
+    pub watch_reloads: Family<WatchLabels, Counter>,
+    /// Panics caught in a run (the ticket is retried, the worker lives on).
+    pub run_panics: Counter,
+    /// Workers that died (a panic outside a run); `/readyz` reports unready after one.
+    pub worker_deaths: Counter,
+    /// Notifications answered 200 without work because Zendesk's invocation id was
+    /// seen already (a replay or a duplicate delivery).
+    pub replays: Counter,
+    /// Audit records pruned by the retention setting.
+    pub audit_pruned: Counter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -101,6 +119,11 @@ impl Default for Metrics {
         let reloads = Family::<ReloadLabels, Counter>::default();
         let llm_calls = Family::<LlmLabels, Counter>::default();
         let llm_tokens = Family::<BrandLabels, Counter>::default();
+        let watch_reloads = Family::<WatchLabels, Counter>::default();
+        let run_panics = Counter::default();
+        let worker_deaths = Counter::default();
+        let replays = Counter::default();
+        let audit_pruned = Counter::default();
         registry.register(
             "notifications",
             "Notifications received, by endpoint and result",
@@ -137,6 +160,31 @@ impl Default for Metrics {
             "Language-model tokens used (prompt and answer), by brand",
             llm_tokens.clone(),
         );
+        registry.register(
+            "watch_reloads",
+            "Reloads started by the file watcher, by kind",
+            watch_reloads.clone(),
+        );
+        registry.register(
+            "run_panics",
+            "Panics caught in a run (the ticket is retried)",
+            run_panics.clone(),
+        );
+        registry.register(
+            "worker_deaths",
+            "Workers that died; the gateway is unready after one",
+            worker_deaths.clone(),
+        );
+        registry.register(
+            "replays",
+            "Notifications answered without work: Zendesk invocation id already seen",
+            replays.clone(),
+        );
+        registry.register(
+            "audit_pruned",
+            "Audit records pruned by gateway.audit_retention_days",
+            audit_pruned.clone(),
+        );
         Metrics {
             registry,
             notifications,
@@ -147,6 +195,11 @@ impl Default for Metrics {
             reloads,
             llm_calls,
             llm_tokens,
+            watch_reloads,
+            run_panics,
+            worker_deaths,
+            replays,
+            audit_pruned,
         }
     }
 }
@@ -166,6 +219,15 @@ impl Metrics {
             .get_or_create(&NotificationLabels {
                 endpoint: endpoint.to_string(),
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a reload the file watcher started.
+    pub fn watch_reload(&self, kind: &str) {
+        self.watch_reloads
+            .get_or_create(&WatchLabels {
+                kind: kind.to_string(),
             })
             .inc();
     }

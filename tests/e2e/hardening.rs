@@ -1,0 +1,145 @@
+//! Hardening (issue 15, and items 5 and 8 of issue 12): hostile paging links, reload
+//! loops, panics in a run, file permissions, shutdown, two gateways on one data folder,
+//! slow clients, replays, readiness, retention and brand checks.
+
+use crate::harness::*;
+use crate::proxy::{Action, Proxy, Rule};
+use std::time::{Duration, Instant};
+use zendesk_gateway::gateway::StartOptions;
+use zendesk_gateway::plugin_artifacts as artifacts;
+use zendesk_gateway::service::launch;
+use zendesk_simulator::Simulator;
+
+/// A simulator, a proxy in front of it and a gateway talking to Zendesk through the
+/// proxy; `tweak` edits the config text first.
+async fn through_proxy(
+    brands: Vec<BrandSpec>,
+    tweak: impl FnOnce(String) -> String,
+) -> (Harness, Proxy) {
+    let config = sim_config();
+    let token = config.api_token.clone();
+    let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&sim.base_url()).await;
+    let dir = scratch_dir("harden");
+    let text = tweak(config_text(&proxy.base_url, &dir, &brands, "zendesk-token"));
+    let config = write_config(&dir, &text, &token);
+    let gw = launch(
+        config,
+        StartOptions {
+            client: fast_client(),
+        },
+    )
+    .await
+    .expect("gateway starts");
+    let h = Harness {
+        sim,
+        gw: Some(gw),
+        http: reqwest::Client::new(),
+        dir,
+        config_text: text,
+    };
+    (h, proxy)
+}
+
+fn triage() -> BrandSpec {
+    BrandSpec::new("triage", artifacts::TRIAGE_PATH, TRIAGE_TOKEN)
+}
+
+/// The value of one sample line of the metrics text (0 when absent).
+fn metric(text: &str, line_prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+// ---- 15.4: paging links are compared as parsed URLs ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paging_link_with_user_info_does_not_carry_the_credentials_elsewhere() {
+    let (mut h, proxy) = through_proxy(vec![triage()], |t| t).await;
+    // Where the hostile link really points: it records any request it gets.
+    let elsewhere = Proxy::start(&h.sim.base_url()).await;
+    let other_port = elsewhere.base_url.rsplit(':').next().unwrap().to_string();
+    let id = h.ticket("Login problem", "I cannot log in.");
+    // `http://127.0.0.1:PORT@localhost:OTHER/...` starts with the configured base URL,
+    // but its host is `localhost:OTHER`; `127.0.0.1:PORT` is only user info.
+    let hostile = format!(
+        "{}@localhost:{other_port}/api/v2/tickets/{id}/comments?page=2",
+        proxy.base_url
+    );
+    let page = serde_json::json!({
+        "comments": [{"id": 1, "author_id": CUSTOMER, "body": "I cannot log in.", "public": true}],
+        "users": [],
+        "meta": {"has_more": true},
+        "links": {"next": hostile},
+    });
+    proxy.add(Rule {
+        method: "GET",
+        path_contains: format!("/api/v2/tickets/{id}/comments"),
+        action: Action::Answer(200, vec![], page.to_string()),
+        times: 100,
+    });
+    h.notify(TRIAGE_TOKEN, id).await;
+    let runs = h.wait_runs(id, 1).await;
+    assert!(
+        runs[0].reason.contains("outside"),
+        "the run refuses the link: {:?}",
+        runs[0]
+    );
+    assert!(
+        elsewhere.seen().is_empty(),
+        "nothing, least of all the seat's credentials, went to the other host: {:?}",
+        elsewhere.seen()
+    );
+    h.stop().await;
+}
+
+// ---- 15.6: reading the config or a plugin is not a change ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_the_config_and_plugin_files_causes_no_reload() {
+    let dir = scratch_dir("noreload");
+    let plugin = dir.join("brand.wasm");
+    std::fs::copy(artifacts::TRIAGE_PATH, &plugin).unwrap();
+    let mut h = Harness::with_brands(vec![BrandSpec::new(
+        "acme",
+        plugin.to_str().unwrap(),
+        TRIAGE_TOKEN,
+    )])
+    .await;
+    let config = h.dir.join("gateway.toml");
+    let reloads = |text: &str, kind: &str| {
+        metric(
+            text,
+            &format!("zendesk_gateway_watch_reloads_total{{kind=\"{kind}\"}}"),
+        )
+    };
+    // What `cat gateway.toml`, `zendesk-gateway check` and a backup tool do: open, read,
+    // close without writing, several times.
+    for _ in 0..5 {
+        std::fs::read(&config).unwrap();
+        std::fs::read(&plugin).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let text = h.metrics_text().await;
+    assert_eq!(reloads(&text, "config"), 0.0, "{text}");
+    assert_eq!(reloads(&text, "plugin"), 0.0, "{text}");
+
+    // The watcher is alive: writing the config (same content) reloads it once, and that
+    // reload's own reading of the file starts no further one.
+    std::fs::write(&config, h.config_text.as_bytes()).unwrap();
+    let started = Instant::now();
+    while reloads(&h.metrics_text().await, "config") < 1.0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no reload");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let text = h.metrics_text().await;
+    assert_eq!(reloads(&text, "config"), 1.0, "{text}");
+    h.stop().await;
+}
