@@ -143,3 +143,92 @@ async fn reading_the_config_and_plugin_files_causes_no_reload() {
     assert_eq!(reloads(&text, "config"), 1.0, "{text}");
     h.stop().await;
 }
+
+// ---- 12.5: a hostile Retry-After neither panics nor kills a worker ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_retry_after_is_retried_and_the_worker_lives_on() {
+    // One worker: if it died, nothing after the bad answer would ever be handled.
+    let (mut h, proxy) = through_proxy(vec![triage()], |t| {
+        t.replace("concurrency = 4", "concurrency = 1")
+    })
+    .await;
+    let mut hostile = Vec::new();
+    for value in ["1e20", "inf", "NaN", "-5"] {
+        let id = h.ticket("Login problem", "I cannot log in.");
+        proxy.add(Rule {
+            method: "GET",
+            path_contains: format!("/api/v2/tickets/{id}/comments"),
+            action: Action::Answer(
+                429,
+                vec![("retry-after".into(), value.into())],
+                r#"{"error":"TooManyRequests"}"#.into(),
+            ),
+            times: 1,
+        });
+        h.notify(TRIAGE_TOKEN, id).await;
+        hostile.push((id, value));
+    }
+    let normal = h.ticket("Login problem", "I cannot log in.");
+    h.notify(TRIAGE_TOKEN, normal).await;
+    let runs = h.wait_runs(normal, 1).await;
+    assert!(runs[0].committed.is_some(), "answered: {:?}", runs[0]);
+    for (id, value) in hostile {
+        let records = h.gw().gateway.audit.query(Some(id), 10).unwrap();
+        assert!(
+            !records.is_empty(),
+            "Retry-After {value}: ticket {id} was seen"
+        );
+    }
+    let r = h
+        .http
+        .get(format!("{}/readyz", h.gw().url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    h.stop().await;
+}
+
+// ---- 15.7: /readyz reflects the inbox ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_unready_while_the_inbox_cannot_be_written() {
+    let mut h = Harness::with_brands(vec![triage()]).await;
+    let readyz = format!("{}/readyz", h.gw().url());
+    assert_eq!(h.http.get(&readyz).send().await.unwrap().status(), 200);
+    // Another writer holds the database's write lock past the inbox's busy timeout (5 s),
+    // as a full disk or a stuck backup would make every write fail.
+    let db = h.dir.join("gateway.db");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let id = h.ticket("Login problem", "I cannot log in.");
+    let r = h.post(TRIAGE_TOKEN, format!("{{\"id\": {id}}}")).await;
+    assert_eq!(r.status(), 503);
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after < 60, "Zendesk retries a 503 only under 60 s");
+    let r = h.http.get(&readyz).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "inbox_unavailable", "{body}");
+
+    // The lock goes; the next notification is stored and the gateway is ready again.
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    h.notify(TRIAGE_TOKEN, id).await;
+    assert_eq!(h.http.get(&readyz).send().await.unwrap().status(), 200);
+    h.wait_runs(id, 1).await;
+    h.stop().await;
+}

@@ -19,6 +19,9 @@ pub struct Inbox {
     /// Tickets waiting or running, kept in memory so that the backpressure check costs
     /// no database query per notification.
     waiting: AtomicI64,
+    /// Why the last write failed, until a write succeeds again: `/readyz` reports it,
+    /// since with a full disk or a locked database nothing can be accepted.
+    last_failure: std::sync::Mutex<Option<String>>,
 }
 
 impl Inbox {
@@ -31,7 +34,27 @@ impl Inbox {
             store,
             writer,
             waiting: AtomicI64::new(waiting),
+            last_failure: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Why the inbox cannot be written, if its last write (an enqueue, or the end of a
+    /// run) failed and none has succeeded since.
+    pub fn health_problem(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Notes how a write went, for [`Inbox::health_problem`].
+    fn note_write<T, E: std::fmt::Display>(&self, result: &Result<T, E>) {
+        let mut last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(_) if last.is_some() => *last = None,
+            Ok(_) => {}
+            Err(e) => *last = Some(format!("the inbox cannot be written: {e:#}")),
+        }
     }
 
     /// The store itself.
@@ -51,7 +74,9 @@ impl Inbox {
 
     /// Stores `n` durably (group commit); returns once committed.
     pub async fn enqueue(&self, n: Notification) -> Result<Enqueued, String> {
-        let enqueued = self.writer.enqueue(n).await?;
+        let result = self.writer.enqueue(n).await;
+        self.note_write(&result);
+        let enqueued = result?;
         if enqueued == Enqueued::New {
             self.waiting.fetch_add(1, Ordering::Relaxed);
         }
@@ -72,7 +97,9 @@ impl Inbox {
 
     /// The run of `c` finished (blocking: call off the async threads).
     pub fn complete_blocking(&self, c: &Claimed) -> anyhow::Result<()> {
-        if self.store.complete(c)? {
+        let result = self.store.complete(c);
+        self.note_write(&result.as_ref().map_err(|e| format!("{e:#}")));
+        if result? {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
@@ -80,6 +107,8 @@ impl Inbox {
 
     /// The run of `c` meets a passing failure: again at `at_ms` (blocking).
     pub fn retry_blocking(&self, c: &Claimed, at_ms: i64, reason: &str) -> anyhow::Result<()> {
-        self.store.retry_at(c, at_ms, reason)
+        let result = self.store.retry_at(c, at_ms, reason);
+        self.note_write(&result.as_ref().map_err(|e| format!("{e:#}")));
+        result
     }
 }

@@ -73,6 +73,13 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
             "the gateway is stopping",
         );
     }
+    if let Some((status, detail)) = readiness::unready(&gw) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": status, "detail": detail })),
+        )
+            .into_response();
+    }
     let brands: Vec<_> = gw
         .brands()
         .values()
@@ -223,15 +230,20 @@ async fn notify(
             )
                 .into_response()
         }
-        // Not stored, so not acknowledged: Zendesk will retry a 5xx.
+        // Not stored, so not acknowledged. Zendesk retries a 503 only when it carries a
+        // Retry-After under 60 s (docs/operations.md), so every 503 here has one.
         Err(e) => {
             gw.metrics.notification(&endpoint.name, "unavailable");
             tracing::error!(endpoint = %endpoint.name, ticket = ticket_id, error = %e, "cannot store a notification");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "inbox_unavailable",
-                "the notification could not be stored; retry",
+            (
+                [("retry-after", "10")],
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "inbox_unavailable",
+                    "the notification could not be stored; retry",
+                ),
             )
+                .into_response()
         }
     }
 }
@@ -305,6 +317,7 @@ async fn admin_audit(
     }
 }
 
+pub mod readiness;
 pub mod signature;
 
 #[cfg(test)]
