@@ -232,3 +232,75 @@ async fn readyz_is_unready_while_the_inbox_cannot_be_written() {
     h.wait_runs(id, 1).await;
     h.stop().await;
 }
+
+// ---- 15.5: private files, and a compile cache loaded only as written ----
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_files_are_private_and_a_swapped_cache_file_is_not_loaded() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut h = Harness::start().await;
+    let id = h.ticket("Login problem", "I cannot log in.");
+    h.notify(TRIAGE_TOKEN, id).await;
+    h.wait_runs(id, 1).await;
+    let data = h.dir.clone();
+    assert_eq!(mode(&data), 0o700, "data_dir");
+    for name in ["gateway.db", "gateway.db-wal", "gateway.db-shm"] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    let compiled = data.join("compiled");
+    assert_eq!(mode(&compiled), 0o700);
+    let engine_dir = std::fs::read_dir(&compiled)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(mode(&engine_dir), 0o700);
+    let cache_file = |plugin: &str| {
+        let key = zendesk_gateway_sha256(&std::fs::read(plugin).unwrap());
+        engine_dir.join(format!("{key}.cwasm"))
+    };
+    let (triage, orders) = (
+        cache_file(artifacts::TRIAGE_PATH),
+        cache_file(artifacts::ORDER_DESK_PATH),
+    );
+    for f in [&triage, &orders] {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    h.stop().await;
+
+    // Someone who can write the cache puts another compiled plugin in the triage
+    // plugin's place. The next start must not run it as the triage brand.
+    std::fs::copy(&orders, &triage).unwrap();
+    let config = zendesk_gateway::config::Config::load(&data.join("gateway.toml")).unwrap();
+    let gw = launch(
+        config,
+        StartOptions {
+            client: fast_client(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        gw.gateway.loader().compile_count(),
+        1,
+        "the swapped file is compiled again from the plugin, the intact one is loaded"
+    );
+    h.gw = Some(gw);
+    let id = h.ticket("Login problem", "I cannot log in.");
+    h.notify(TRIAGE_TOKEN, id).await;
+    let runs = h.wait_runs(id, 1).await;
+    assert!(
+        runs[0].reason.contains("account_access"),
+        "triage ran: {:?}",
+        runs[0]
+    );
+    h.stop().await;
+}
+
+fn zendesk_gateway_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -4,6 +4,7 @@
 //! waiting, kept together so that nothing else keeps the count by hand.
 
 pub mod audit;
+pub mod files;
 pub mod group_commit;
 pub mod inbox;
 
