@@ -304,3 +304,351 @@ fn zendesk_gateway_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+// ---- 15.1: slow clients are cut off; real notifications get through ----
+
+/// Reads until the server closes the connection (EOF or reset); `false` if it is still
+/// open after `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 before closing is fine: keep reading to the close.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_a_real_notification_gets_through() {
+    use tokio::io::AsyncWriteExt;
+    let mut h = Harness::custom(sim_config(), vec![triage()], |t| {
+        t.replace(
+            "concurrency = 4",
+            "concurrency = 4\nheader_read_timeout_ms = 1000\nbody_read_timeout_ms = 1500\n\
+             idle_timeout_ms = 4000\nmax_connections = 16",
+        )
+    })
+    .await;
+    let addr = h.gw().addr;
+    // More half-sent requests than the connection cap allows.
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("POST /notify/{TRIAGE_TOKEN} HTTP/1.1\r\nHost: gw\r\n").as_bytes())
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // A valid token and headers, then a body trickled a byte at a time.
+    let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    trickle
+        .write_all(
+            format!(
+                "POST /notify/{TRIAGE_TOKEN} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n\
+                 Content-Length: 200\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let trickler = tokio::spawn(async move {
+        for _ in 0..100 {
+            if trickle.write_all(b" ").await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    });
+    // An idle kept-alive connection: one request, then nothing.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .unwrap();
+
+    // Meanwhile Zendesk's real notification is stored and answered.
+    let id = h.ticket("Login problem", "I cannot log in.");
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(h.gw().notify_url("triage").unwrap())
+        .body(format!("{{\"id\": {id}}}"))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("the real notification gets an answer");
+    assert_eq!(r.status(), 202, "after {:?}", started.elapsed());
+    h.wait_runs(id, 1).await;
+
+    // Every slow connection is closed, well within a generous bound.
+    for s in &mut slow {
+        assert!(
+            closed_within(s, Duration::from_secs(20)).await,
+            "half-sent headers still open"
+        );
+    }
+    assert!(trickler.await.unwrap(), "the trickled body was cut off");
+    // The idle connection outlives the header timeout (it sent its request), then goes.
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        !closed_within(&mut idle, Duration::from_millis(1500)).await,
+        "an idle kept-alive connection is not cut off by the header timeout"
+    );
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(20)).await,
+        "idle connection still open"
+    );
+    h.stop().await;
+}
+
+// ---- 15.8: during the grace period, 503 with Retry-After, not a refused connection ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_shutdown_notifications_get_503_with_retry_after() {
+    let (mut h, proxy) = through_proxy(vec![triage()], |t| t).await;
+    let id = h.ticket("Login problem", "I cannot log in.");
+    // The run's ticket read is slow, so the run is still going when shutdown begins.
+    proxy.add(Rule {
+        method: "GET",
+        path_contains: format!("/api/v2/tickets/{id}"),
+        action: Action::Hold(Duration::from_secs(3)),
+        times: 1,
+    });
+    h.notify(TRIAGE_TOKEN, id).await;
+    let started = Instant::now();
+    while !proxy
+        .seen()
+        .iter()
+        .any(|(_, p, _)| p.contains(&format!("/tickets/{id}")))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the run did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let gw = h.gw.take().unwrap();
+    let url = gw.notify_url("triage").unwrap();
+    let audit = gw.gateway.audit.clone();
+    let stopping = tokio::spawn(gw.shutdown(Duration::from_secs(20)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = reqwest::Client::new()
+        .post(&url)
+        .body(format!("{{\"id\": {id}}}"))
+        .send()
+        .await
+        .expect("the listener is still open during the grace period");
+    assert_eq!(r.status(), 503);
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after < 60);
+    stopping.await.unwrap();
+    // The run in progress finished within the grace period.
+    let runs = audit.query(Some(id), 10).unwrap();
+    assert!(runs.iter().any(|r| r.committed.is_some()), "{runs:?}");
+}
+
+// ---- 12.8: a second gateway on the same data folder touches nothing ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_gateway_on_the_same_data_dir_exits_and_resets_nothing() {
+    use std::process::{Command, Stdio};
+    let config = sim_config();
+    let token = config.api_token.clone();
+    let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&sim.base_url()).await;
+    let dir = scratch_dir("twice");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = config_text(&proxy.base_url, &dir, &[triage()], "zendesk-token");
+    let first_text = text.replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    write_config(&dir, &first_text, &token);
+    let spawn = |config: std::path::PathBuf| {
+        Command::new(env!("CARGO_BIN_EXE_zendesk-gateway"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn(dir.join("gateway.toml"));
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while http.get(format!("{url}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "first gateway did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A ticket whose run is in progress (its read held by the proxy) in the first one.
+    let id = sim
+        .create_ticket(zendesk_simulator::NewTicket {
+            subject: "Login problem".into(),
+            body: "I cannot log in.".into(),
+            requester_id: CUSTOMER,
+            ..Default::default()
+        })
+        .id;
+    proxy.add(Rule {
+        method: "GET",
+        path_contains: format!("/api/v2/tickets/{id}"),
+        action: Action::Hold(Duration::from_secs(10)),
+        times: 1,
+    });
+    let r = http
+        .post(format!("{url}/notify/{TRIAGE_TOKEN}"))
+        .body(format!("{{\"id\": {id}}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    while !proxy
+        .seen()
+        .iter()
+        .any(|(_, p, _)| p.contains(&format!("/tickets/{id}")))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let running = || -> i64 {
+        let conn = rusqlite::Connection::open(dir.join("gateway.db")).unwrap();
+        conn.query_row(
+            "SELECT running FROM inbox WHERE ticket_id = ?1",
+            [id as i64],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(running(), 1);
+
+    // The second one: same data folder, its own (free) port.
+    let second_dir = scratch_dir("twice-2");
+    write_secrets(&second_dir, &token);
+    std::fs::write(second_dir.join("gateway.toml"), &text).unwrap();
+    let mut second = spawn(second_dir.join("gateway.toml"));
+    let waited = Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if waited.elapsed() > Duration::from_secs(30) {
+            second.kill().unwrap();
+            first.kill().unwrap();
+            panic!("the second gateway is still running on the same data folder");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("already using the data folder"), "{stderr}");
+    assert_eq!(running(), 1, "the first one's claim is untouched");
+
+    // The first one finishes its run: one answer, no second run.
+    let started = Instant::now();
+    loop {
+        let replies = sim
+            .ticket(id)
+            .unwrap()
+            .comments
+            .iter()
+            .filter(|c| c["author_id"].as_u64() == Some(sim_config().seat.id))
+            .count();
+        if replies >= 1 {
+            assert_eq!(replies, 1);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+// ---- 15.9: old audit records are pruned ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_records_past_the_retention_are_pruned() {
+    use zendesk_gateway::store::audit::{AuditLog, AuditRecord};
+    let config = sim_config();
+    let token = config.api_token.clone();
+    let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = scratch_dir("retention");
+    let record = |days_ago: i64, ticket_id: u64| AuditRecord {
+        at: (chrono::Utc::now() - chrono::Duration::days(days_ago))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ticket_id,
+        brand: "triage".into(),
+        environment: "production".into(),
+        endpoint: "triage".into(),
+        mode: "live".into(),
+        plugin_version: "v".into(),
+        outcome: zendesk_gateway::outcome::Outcome::Handled,
+        reason: "customer text".into(),
+        staged: serde_json::Value::Null,
+        committed: None,
+        duration_ms: 1,
+    };
+    {
+        let log = AuditLog::open(&dir.join("gateway.db")).unwrap();
+        log.record(&record(45, 1)).unwrap();
+        log.record(&record(5, 2)).unwrap();
+    }
+    let text = config_text(&sim.base_url(), &dir, &[triage()], "zendesk-token").replace(
+        "concurrency = 4",
+        "concurrency = 4\naudit_retention_days = 30",
+    );
+    let gw = launch(write_config(&dir, &text, &token), StartOptions::default())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let left: Vec<u64> = gw
+            .gateway
+            .audit
+            .query(None, 10)
+            .unwrap()
+            .iter()
+            .map(|r| r.ticket_id)
+            .collect();
+        if left == [2] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not pruned: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gw.gateway.metrics.audit_pruned.get(), 1);
+    gw.shutdown(Duration::from_secs(5)).await;
+}

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod files;
 pub mod group_commit;
 pub mod inbox;
+pub mod retention;
 
 use group_commit::InboxWriter;
 use inbox::{Claimed, Enqueued, InboxStore, Notification};

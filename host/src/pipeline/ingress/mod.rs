@@ -173,6 +173,15 @@ async fn notify(
     }
     let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
+        // Too slow (the listener's body deadline) or cut off: not a size problem.
+        Err(e) if !is_length_limit(&e) => {
+            gw.metrics.notification(&endpoint.name, "body_unreadable");
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_unreadable",
+                format!("the request body did not arrive in time or was cut off: {e}"),
+            );
+        }
         Err(_) => {
             gw.metrics.notification(&endpoint.name, "too_large");
             return error(
@@ -246,6 +255,18 @@ async fn notify(
                 .into_response()
         }
     }
+}
+
+/// True when reading a body failed because it is larger than allowed.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn authorised(gw: &Gateway, headers: &HeaderMap) -> bool {
