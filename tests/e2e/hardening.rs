@@ -652,3 +652,59 @@ async fn audit_records_past_the_retention_are_pruned() {
     assert_eq!(gw.gateway.metrics.audit_pruned.get(), 1);
     gw.shutdown(Duration::from_secs(5)).await;
 }
+
+// ---- 15.3: a replayed notification is answered 200 without work ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_signed_notifications_are_answered_without_a_second_run() {
+    use zendesk_gateway::pipeline::ingress::signature::{sign, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+    const SECRET: &str = "s3cr3t-signing-key";
+    // Listening Mode with drafts kept in the audit: nothing reaches the ticket, so the
+    // host's guards cannot tell a second run is redundant; only the replay check can.
+    let mut brand = triage();
+    brand.mode = "listening";
+    brand.extra = "listening_drafts = \"audit\"".into();
+    let dir = scratch_dir("replay-secret");
+    std::fs::write(dir.join("secret"), SECRET).unwrap();
+    brand.endpoint_extra = format!("signing_secret_file = \"{}\"", dir.join("secret").display());
+    let mut h = Harness::with_brands(vec![brand]).await;
+    let id = h.ticket("Login problem", "I cannot log in.");
+    let body = format!("{{\"id\": {id}}}");
+    let url = h.gw().notify_url("triage").unwrap();
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let signature = sign(SECRET, &ts, body.as_bytes());
+    let send = |invocation: &'static str| {
+        h.http
+            .post(&url)
+            .header(SIGNATURE_HEADER, signature.clone())
+            .header(TIMESTAMP_HEADER, ts.clone())
+            .header("x-zendesk-webhook-invocation-id", invocation)
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(send("inv-1").await.unwrap().status(), 202);
+    h.wait_runs(id, 1).await;
+    // The same bytes again: as Zendesk's duplicate delivery, and under a new id.
+    assert_eq!(send("inv-1").await.unwrap().status(), 200);
+    assert_eq!(send("inv-forged").await.unwrap().status(), 200);
+    // A later, genuinely new notification for the ticket still runs.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ts2 = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let r = h
+        .http
+        .post(&url)
+        .header(SIGNATURE_HEADER, sign(SECRET, &ts2, body.as_bytes()))
+        .header(TIMESTAMP_HEADER, ts2)
+        .header("x-zendesk-webhook-invocation-id", "inv-2")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    h.wait_runs(id, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = h.gw().gateway.audit.query(Some(id), 10).unwrap();
+    assert_eq!(runs.len(), 2, "one run per real notification: {runs:?}");
+    assert_eq!(h.gw().gateway.metrics.replays.get(), 2);
+    h.stop().await;
+}

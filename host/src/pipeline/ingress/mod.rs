@@ -30,6 +30,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/admin/plugins", get(admin_plugins))
         .route("/admin/audit", get(admin_audit))
         .fallback(not_found)
+        .layer(axum::Extension(Arc::new(replay::Replays::default())))
         .with_state(gw)
 }
 
@@ -136,6 +137,7 @@ pub fn parse_ticket_id(body: &[u8]) -> Result<u64, String> {
 async fn notify(
     State(gw): State<Arc<Gateway>>,
     Path(token): Path<String>,
+    axum::Extension(replays): axum::Extension<Arc<replay::Replays>>,
     request: axum::extract::Request,
 ) -> Response {
     // The request taken whole rather than a `HeaderMap` extractor, which would copy every
@@ -211,6 +213,17 @@ async fn notify(
             return error(StatusCode::BAD_REQUEST, "malformed_body", why);
         }
     };
+    let replay_keys = replay::keys(&endpoint.name, headers, endpoint.signing_secret.is_some());
+    if !replays.claim(&replay_keys) {
+        gw.metrics.notification(&endpoint.name, "replay");
+        gw.metrics.replays.inc();
+        tracing::info!(endpoint = %endpoint.name, ticket = ticket_id, "notification seen already (replay or duplicate delivery); nothing to do");
+        return (
+            StatusCode::OK,
+            Json(json!({ "accepted": true, "ticket_id": ticket_id, "duplicate": true })),
+        )
+            .into_response();
+    }
     let notification = Notification {
         environment: endpoint.environment.clone(),
         ticket_id,
@@ -242,6 +255,7 @@ async fn notify(
         // Not stored, so not acknowledged. Zendesk retries a 503 only when it carries a
         // Retry-After under 60 s (docs/operations.md), so every 503 here has one.
         Err(e) => {
+            replays.forget(&replay_keys);
             gw.metrics.notification(&endpoint.name, "unavailable");
             tracing::error!(endpoint = %endpoint.name, ticket = ticket_id, error = %e, "cannot store a notification");
             (
@@ -339,6 +353,7 @@ async fn admin_audit(
 }
 
 pub mod readiness;
+pub mod replay;
 pub mod signature;
 
 #[cfg(test)]
