@@ -708,3 +708,80 @@ async fn replayed_signed_notifications_are_answered_without_a_second_run() {
     assert_eq!(h.gw().gateway.metrics.replays.get(), 2);
     h.stop().await;
 }
+
+// ---- 15.2: a ticket of another Zendesk brand than the endpoint's is skipped ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_of_another_brand_is_skipped_not_answered() {
+    use zendesk_simulator::NewTicket;
+    // The live brand's endpoint names its Zendesk brand by name (resolved at start),
+    // the listening one by id.
+    let mut live = triage();
+    live.endpoint_extra = "zendesk_brand = \"Example Support\"".into();
+    let mut listening = BrandSpec::new("orders", artifacts::ORDER_DESK_PATH, ORDERS_TOKEN);
+    listening.mode = "listening";
+    listening.endpoint_extra = "zendesk_brand_id = 2".into();
+    let mut h = Harness::with_brands(vec![live, listening]).await;
+    let ticket = |brand_id: u64| {
+        h.sim
+            .create_ticket(NewTicket {
+                subject: "Login problem".into(),
+                body: "I cannot log in.".into(),
+                requester_id: CUSTOMER,
+                brand_id: Some(brand_id),
+                ..Default::default()
+            })
+            .id
+    };
+    // A ticket of the listening brand (2) posted to the live brand's endpoint.
+    let misrouted = ticket(2);
+    h.notify(TRIAGE_TOKEN, misrouted).await;
+    let runs = h.wait_runs(misrouted, 1).await;
+    assert_eq!(runs[0].outcome.as_str(), "skipped", "{:?}", runs[0]);
+    assert!(runs[0].reason.contains("brand 2"), "{}", runs[0].reason);
+    assert!(
+        !h.calls_for(misrouted).iter().any(|(m, _)| m == "PUT"),
+        "nothing was written to the misrouted ticket"
+    );
+    // And the other way round.
+    let other = ticket(zendesk_simulator::DEFAULT_BRAND_ID);
+    h.notify(ORDERS_TOKEN, other).await;
+    assert_eq!(h.wait_runs(other, 1).await[0].outcome.as_str(), "skipped");
+    // Tickets of the right brand run as before.
+    let right = ticket(zendesk_simulator::DEFAULT_BRAND_ID);
+    h.notify(TRIAGE_TOKEN, right).await;
+    assert!(h.wait_runs(right, 1).await[0].committed.is_some());
+    assert_eq!(h.gw().gateway.metrics.misrouted.get(), 2);
+    assert!(h
+        .metrics_text()
+        .await
+        .contains("zendesk_gateway_misrouted_tickets_total 2"));
+    h.stop().await;
+}
+
+#[test]
+fn check_warns_about_endpoints_without_a_brand_among_several() {
+    let dir = scratch_dir("check-brands");
+    write_secrets(&dir, "tok");
+    let brands = [
+        triage(),
+        BrandSpec::new("orders", artifacts::ORDER_DESK_PATH, ORDERS_TOKEN),
+    ];
+    let text = config_text("http://127.0.0.1:9", &dir, &brands, "zendesk-token");
+    std::fs::write(dir.join("gateway.toml"), text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zendesk-gateway"))
+        .args(["check", "--config"])
+        .arg(dir.join("gateway.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for ep in ["orders", "triage"] {
+        assert!(
+            stdout.contains(&format!(
+                "warning: endpoints.{ep}: environment production has several endpoints"
+            )),
+            "{stdout}"
+        );
+    }
+}

@@ -98,6 +98,8 @@ pub struct Metrics {
     pub replays: Counter,
     /// Audit records pruned by the retention setting.
     pub audit_pruned: Counter,
+    /// Tickets skipped because they belong to another Zendesk brand than the endpoint's.
+    pub misrouted: Counter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -124,6 +126,7 @@ impl Default for Metrics {
         let worker_deaths = Counter::default();
         let replays = Counter::default();
         let audit_pruned = Counter::default();
+        let misrouted = Counter::default();
         registry.register(
             "notifications",
             "Notifications received, by endpoint and result",
@@ -185,6 +188,11 @@ impl Default for Metrics {
             "Audit records pruned by gateway.audit_retention_days",
             audit_pruned.clone(),
         );
+        registry.register(
+            "misrouted_tickets",
+            "Tickets skipped: of another Zendesk brand than their endpoint names",
+            misrouted.clone(),
+        );
         Metrics {
             registry,
             notifications,
@@ -200,6 +208,7 @@ impl Default for Metrics {
             worker_deaths,
             replays,
             audit_pruned,
+            misrouted,
         }
     }
 }
