@@ -1,15 +1,19 @@
 //! Replays: a notification Zendesk (or anyone holding its bytes) sends again is answered
-//! 200 without work. Remembered, for as long as a signature stays valid, are Zendesk's
-//! `X-Zendesk-Webhook-Invocation-Id` (one per invocation, the same on its retries) and,
-//! on signed endpoints, the signature itself: the invocation id is not signed, so a
-//! replay of captured signed bytes under a new id is still a replay.
+//! 200 without work. Remembered, for as long as a signature stays valid, is Zendesk's
+//! `X-Zendesk-Webhook-Invocation-Id` (one per invocation, the same on its retries); on
+//! a signed endpoint, a notification without one (Zendesk always sends it) is known by
+//! its signature instead.
+//!
+//! Why not the signature always: it covers only the timestamp (to the second) and the
+//! body (`{"id": N}`), so two real notifications for one ticket in the same second (a
+//! ticket created and at once updated, a customer's quick follow-up) have the same
+//! signature, and keying on it would drop the second: a customer message unanswered.
+//! The cost: the invocation id is not signed, so someone holding captured signed bytes
+//! can still have them run once per invented id within the window; each such run meets
+//! the host's guards (an answered message is not answered again). docs/operations.md.
 //!
 //! Only stored notifications are remembered: a retry of one that got a 503 is new work.
 //! Memory is bounded: at most [`MAX_ENTRIES`] digests of 32 bytes, oldest forgotten first.
-//!
-//! The cost of keying on the signature: two notifications with the same body, for the
-//! same endpoint, signed in the same second, count as one. They name the same ticket,
-//! and the first is still waiting or running then, where a second would coalesce anyway.
 
 use crate::pipeline::ingress::signature::{REPLAY_WINDOW_SECS, SIGNATURE_HEADER};
 use axum::http::HeaderMap;
@@ -42,8 +46,8 @@ struct Seen {
     order: VecDeque<(Instant, Key)>,
 }
 
-/// What identifies a notification to `endpoint`: its invocation id, if it has one, and
-/// its signature if the endpoint checks signatures.
+/// What identifies a notification to `endpoint`: its invocation id; without one, on an
+/// endpoint that checks signatures, its signature.
 pub fn keys(endpoint: &str, headers: &HeaderMap, signed: bool) -> Vec<Key> {
     let digest = |kind: &str, value: &[u8]| -> Key {
         let mut h = Sha256::new();
@@ -54,16 +58,14 @@ pub fn keys(endpoint: &str, headers: &HeaderMap, signed: bool) -> Vec<Key> {
         h.update(value);
         h.finalize().into()
     };
-    let mut keys = Vec::with_capacity(2);
-    if let Some(id) = headers.get(INVOCATION_HEADER).filter(|v| !v.is_empty()) {
-        keys.push(digest("invocation", id.as_bytes()));
+    match headers.get(INVOCATION_HEADER).filter(|v| !v.is_empty()) {
+        Some(id) => vec![digest("invocation", id.as_bytes())],
+        None if signed => headers
+            .get(SIGNATURE_HEADER)
+            .map(|sig| vec![digest("signature", sig.as_bytes())])
+            .unwrap_or_default(),
+        None => Vec::new(),
     }
-    if signed {
-        if let Some(sig) = headers.get(SIGNATURE_HEADER) {
-            keys.push(digest("signature", sig.as_bytes()));
-        }
-    }
-    keys
 }
 
 impl Replays {
@@ -141,15 +143,21 @@ mod tests {
         let a = keys("ep", &headers("inv-1", "sig-1"), true);
         assert!(r.claim_at(&a, t0));
         assert!(!r.claim_at(&a, t0), "the same invocation");
-        let new_id = keys("ep", &headers("inv-2", "sig-1"), true);
+        let same_second = keys("ep", &headers("inv-2", "sig-1"), true);
         assert!(
-            !r.claim_at(&new_id, t0),
-            "the same signed bytes under a new id"
+            r.claim_at(&same_second, t0),
+            "a new invocation with the same signature"
         );
-        let unsigned = keys("ep", &headers("inv-2", "sig-1"), false);
+        let mut stripped = headers("x", "sig-9");
+        stripped.remove(INVOCATION_HEADER);
+        assert!(r.claim_at(&keys("ep", &stripped, true), t0));
         assert!(
-            r.claim_at(&unsigned, t0),
-            "unsigned endpoint: a new invocation"
+            !r.claim_at(&keys("ep", &stripped, true), t0),
+            "signed, no id: by signature"
+        );
+        assert!(
+            keys("ep", &stripped, false).is_empty(),
+            "unsigned, no id: nothing to go by"
         );
         assert!(r.claim_at(&keys("other", &headers("inv-1", "sig-1"), true), t0));
         assert!(r.claim_at(&a, t0 + REMEMBER), "past the window");
