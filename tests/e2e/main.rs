@@ -3,8 +3,10 @@
 
 mod fake_llm;
 mod harness;
+mod proxy;
 
 mod durability;
+mod hardening;
 
 mod ingress;
 mod isolation;

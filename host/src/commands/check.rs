@@ -40,9 +40,38 @@ pub fn run(path: &std::path::Path) -> anyhow::Result<()> {
             }
         );
     }
+    for warning in brand_warnings(&config) {
+        println!("warning: {warning}");
+    }
     if failures > 0 {
         anyhow::bail!("{}: {failures} plugin(s) failed to load", path.display());
     }
     println!("{}: OK", path.display());
     Ok(())
+}
+
+/// Endpoints that do not name their Zendesk brand in an environment with several
+/// endpoints: their runs cannot check that a ticket is of the brand they serve, so a
+/// misrouted trigger or a leaked URL would run the wrong brand's plugin in its mode.
+pub fn brand_warnings(config: &Config) -> Vec<String> {
+    config
+        .endpoints
+        .values()
+        .filter(|e| e.zendesk_brand.is_none())
+        .filter(|e| {
+            config
+                .endpoints
+                .values()
+                .filter(|o| o.environment == e.environment)
+                .count()
+                > 1
+        })
+        .map(|e| {
+            format!(
+                "endpoints.{}: environment {} has several endpoints, but this one names no Zendesk brand: \
+                 set zendesk_brand or zendesk_brand_id, so that tickets of other brands are skipped",
+                e.name, e.environment
+            )
+        })
+        .collect()
 }

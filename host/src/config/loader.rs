@@ -128,6 +128,18 @@ impl<'a> Loader<'a> {
         if g.concurrency == 0 {
             return Err(self.err("gateway.concurrency", "must be at least 1"));
         }
+        for (key, ms) in [
+            ("gateway.header_read_timeout_ms", g.header_read_timeout_ms),
+            ("gateway.body_read_timeout_ms", g.body_read_timeout_ms),
+            ("gateway.idle_timeout_ms", g.idle_timeout_ms),
+        ] {
+            if ms == 0 {
+                return Err(self.err(key, "must be above 0"));
+            }
+        }
+        if g.max_connections == 0 {
+            return Err(self.err("gateway.max_connections", "must be at least 1"));
+        }
         Ok(GatewaySettings {
             listen,
             data_dir: self.resolve(&g.data_dir),
@@ -139,6 +151,11 @@ impl<'a> Loader<'a> {
                 &g.admin_token_file,
             )?,
             durable_fsync: g.durable_fsync,
+            header_read_timeout: std::time::Duration::from_millis(g.header_read_timeout_ms),
+            body_read_timeout: std::time::Duration::from_millis(g.body_read_timeout_ms),
+            idle_timeout: std::time::Duration::from_millis(g.idle_timeout_ms),
+            max_connections: g.max_connections,
+            audit_retention_days: g.audit_retention_days,
         })
     }
 

@@ -51,6 +51,18 @@ pub struct GatewaySettings {
     /// `true`: every inbox commit is fsynced (survives power loss); `false`: survives a
     /// process crash only, which is much faster.
     pub durable_fsync: bool,
+    // -- Slow clients and retention (docs/operations.md, "Slow clients"). --
+    /// A request's headers must arrive within this time of its first byte (or, on a
+    /// new connection, of the connection); else the connection is closed.
+    pub header_read_timeout: std::time::Duration,
+    /// A request's whole body must arrive within this time of its headers (else 408).
+    pub body_read_timeout: std::time::Duration,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// Most connections open at once (lowered below the process's descriptor limit).
+    pub max_connections: usize,
+    /// Audit records older than this many days are pruned hourly; 0 keeps them forever.
+    pub audit_retention_days: u32,
 }
 
 /// Bounds on one plugin run. See `docs/` and the README for what each protects.

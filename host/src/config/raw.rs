@@ -38,6 +38,16 @@ pub(super) struct RawGateway {
     pub(super) admin_token_file: Option<PathBuf>,
     #[serde(default)]
     pub(super) durable_fsync: bool,
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub(super) header_read_timeout_ms: u64,
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub(super) body_read_timeout_ms: u64,
+    #[serde(default = "default_idle_timeout_ms")]
+    pub(super) idle_timeout_ms: u64,
+    #[serde(default = "default_max_connections")]
+    pub(super) max_connections: usize,
+    #[serde(default = "default_audit_retention_days")]
+    pub(super) audit_retention_days: u32,
 }
 
 impl Default for RawGateway {
@@ -50,8 +60,31 @@ impl Default for RawGateway {
             admin_token_env: None,
             admin_token_file: None,
             durable_fsync: false,
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            max_connections: default_max_connections(),
+            audit_retention_days: default_audit_retention_days(),
         }
     }
+}
+
+// Zendesk sends a few hundred bytes and gives up after about 12 s: a client slower than
+// these is not Zendesk.
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_audit_retention_days() -> u32 {
+    90
 }
 
 fn default_listen() -> String {

@@ -16,6 +16,93 @@ pub struct EnvironmentRuntime {
     pub client: ZendeskClient,
     /// The AI seat, as `users/me` reported it.
     pub seat: Seat,
+    /// The Zendesk brand names its endpoints give (`zendesk_brand`), resolved to ids
+    /// with `GET /api/v2/brands` at start and reload; keys are lower case. A name that
+    /// could not be resolved is missing (with a warning), and its check is skipped.
+    pub brand_ids: BTreeMap<String, u64>,
+}
+
+impl EnvironmentRuntime {
+    /// The id of the Zendesk brand an endpoint names, if known: its `zendesk_brand_id`,
+    /// or its `zendesk_brand` name as resolved.
+    pub fn zendesk_brand_id(&self, brand: &crate::config::ZendeskBrand) -> Option<u64> {
+        match brand {
+            crate::config::ZendeskBrand::Id(id) => Some(*id),
+            crate::config::ZendeskBrand::Name(name) => {
+                self.brand_ids.get(&name.trim().to_lowercase()).copied()
+            }
+        }
+    }
+}
+
+/// The brand names (lower case) the endpoints of environment `env` give.
+fn brand_names(config: &Config, env: &str) -> Vec<String> {
+    config
+        .endpoints
+        .values()
+        .filter(|e| e.environment == env)
+        .filter_map(|e| match &e.zendesk_brand {
+            Some(crate::config::ZendeskBrand::Name(n)) => Some(n.trim().to_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Resolves brand `names` of an environment to ids (`GET /api/v2/brands`, every page).
+/// What cannot be resolved (Zendesk unreachable, no such brand, two of that name) is
+/// left out with a warning: the brand check of those endpoints is skipped, the gateway
+/// still serves.
+async fn resolve_brand_names(
+    env: &str,
+    client: &ZendeskClient,
+    names: &[String],
+) -> BTreeMap<String, u64> {
+    let mut resolved = BTreeMap::new();
+    if names.is_empty() {
+        return resolved;
+    }
+    let mut brands: Vec<(String, u64)> = Vec::new();
+    let mut next = Some("/api/v2/brands".to_string());
+    // Accounts have a handful of brands; the bound only stops a misbehaving server.
+    for _ in 0..20 {
+        let Some(url) = next.take() else { break };
+        match client.call_json(reqwest::Method::GET, &url, None).await {
+            Ok(page) => {
+                for b in page["brands"].as_array().into_iter().flatten() {
+                    if let (Some(n), Some(id)) = (b["name"].as_str(), b["id"].as_u64()) {
+                        brands.push((n.trim().to_lowercase(), id));
+                    }
+                }
+                next = page["links"]["next"]
+                    .as_str()
+                    .or(page["next_page"].as_str())
+                    .filter(|_| page["meta"]["has_more"].as_bool().unwrap_or(true))
+                    .map(str::to_string);
+            }
+            Err(e) => {
+                tracing::warn!(environment = env, call = "GET /api/v2/brands", error = %e,
+                    "cannot resolve the Zendesk brand names of endpoints; their brand check is skipped until a reload");
+                return resolved;
+            }
+        }
+    }
+    for name in names {
+        let ids: Vec<u64> = brands
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+            .collect();
+        match ids.as_slice() {
+            [id] => {
+                resolved.insert(name.clone(), *id);
+            }
+            [] => tracing::warn!(environment = env, zendesk_brand = %name,
+                "no Zendesk brand of that name; the brand check of its endpoints is skipped (give zendesk_brand_id)"),
+            _ => tracing::warn!(environment = env, zendesk_brand = %name, ids = ?ids,
+                "several Zendesk brands of that name; the brand check of its endpoints is skipped (give zendesk_brand_id)"),
+        }
+    }
+    resolved
 }
 
 /// A client and verified seat for every environment an endpoint uses, reusing the
@@ -38,7 +125,22 @@ pub(super) async fn connect_environments(
                 && prev.config.api_token == env.api_token
                 && prev.config.requests_per_minute == env.requests_per_minute;
             if same {
-                environments.insert(name.clone(), prev.clone());
+                let names = brand_names(config, name);
+                if names.iter().all(|n| prev.brand_ids.contains_key(n)) {
+                    environments.insert(name.clone(), prev.clone());
+                } else {
+                    // New or unresolved brand names: the same client and seat, asked again.
+                    let brand_ids = resolve_brand_names(name, &prev.client, &names).await;
+                    environments.insert(
+                        name.clone(),
+                        Arc::new(EnvironmentRuntime {
+                            config: env.clone(),
+                            client: prev.client.clone(),
+                            seat: prev.seat.clone(),
+                            brand_ids,
+                        }),
+                    );
+                }
                 continue;
             }
         }
@@ -46,12 +148,14 @@ pub(super) async fn connect_environments(
         let seat = identify_seat(env, &client).await?;
         tracing::info!(environment = %name, seat_id = seat.id, seat = %seat.email, role = %seat.role,
             "Zendesk credentials verified");
+        let brand_ids = resolve_brand_names(name, &client, &brand_names(config, name)).await;
         environments.insert(
             name.clone(),
             Arc::new(EnvironmentRuntime {
                 config: env.clone(),
                 client,
                 seat,
+                brand_ids,
             }),
         );
     }

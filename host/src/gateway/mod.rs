@@ -73,13 +73,15 @@ impl Gateway {
     /// (`users/me` must be a real agent) and loads every brand's plugin. Any failure
     /// stops start-up with a message that says what to fix.
     pub async fn start(config: Config, options: StartOptions) -> anyhow::Result<Arc<Gateway>> {
-        std::fs::create_dir_all(&config.gateway.data_dir).with_context(|| {
-            format!(
-                "cannot create the data folder {}",
-                config.gateway.data_dir.display()
-            )
-        })?;
-        let db = config.gateway.data_dir.join("gateway.db");
+        // Private: the database holds customer text, the cache code that is loaded
+        // unchecked (store/files.rs).
+        let data_dir = &config.gateway.data_dir;
+        crate::store::files::private_dir(data_dir)
+            .and_then(|()| crate::store::files::private_dir(&data_dir.join("compiled")))
+            .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
+        let db = data_dir.join("gateway.db");
+        crate::store::files::private_database(&db)
+            .with_context(|| format!("cannot make {} private", db.display()))?;
         let inbox = Arc::new(SqliteInbox::open(&db, config.gateway.durable_fsync)?);
         let audit = Arc::new(AuditLog::open(&db)?);
 

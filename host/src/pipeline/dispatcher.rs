@@ -3,10 +3,14 @@
 //! time.
 
 use crate::gateway::Gateway;
+use crate::outcome::Outcome;
 use crate::pipeline::handling::{handle, Next, Report};
+use crate::store::audit::AuditRecord;
 use crate::store::inbox::{Claimed, Finish};
 use crate::store::Inbox;
 use crate::telemetry::metrics::{BrandLabels, RunLabels};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -30,7 +34,27 @@ pub fn spawn_workers(gw: Arc<Gateway>) -> JoinSet<()> {
     set
 }
 
+/// Counts a worker that dies by a panic (outside a run: runs catch their own), so that
+/// `/readyz` stops saying ready when tickets would be accepted and never handled.
+struct Lifeline<'a> {
+    gw: &'a Gateway,
+    worker: usize,
+}
+
+impl Drop for Lifeline<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.gw.metrics.worker_deaths.inc();
+            tracing::error!(
+                worker = self.worker,
+                "a worker died of a panic; the gateway reports unready (/readyz) until restarted"
+            );
+        }
+    }
+}
+
 async fn worker_loop(gw: Arc<Gateway>, worker: usize) {
+    let _lifeline = Lifeline { gw: &gw, worker };
     loop {
         if gw.is_shutting_down() {
             return;
@@ -97,7 +121,15 @@ async fn process(gw: &Arc<Gateway>, claimed: &Claimed) {
             }
         })
     };
-    let report = handle(gw, claimed).instrument(span).await;
+    // A panic anywhere in a run (a bug, in the gateway or a library) must not kill the
+    // worker with the ticket still claimed: it is caught, counted and retried.
+    let handled = AssertUnwindSafe(handle(gw, claimed).instrument(span.clone()))
+        .catch_unwind()
+        .await;
+    let report = match handled {
+        Ok(report) => report,
+        Err(panic) => span.in_scope(|| panicked(gw, claimed, panic_message(panic.as_ref()))),
+    };
     record_until_done(gw, claimed, &report).await;
     renewal.abort();
 }
@@ -129,6 +161,58 @@ async fn record_until_done(gw: &Arc<Gateway>, claimed: &Claimed, report: &Report
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// The text of a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Wait before running a ticket again after a panic: 30 s doubling to 8 min, so a
+/// ticket that panics every time does not spin a worker.
+fn panic_retry_delay(attempts: u32) -> Duration {
+    Duration::from_secs((30u64 << attempts.min(4)).min(480))
+}
+
+/// The report of a run that panicked: retried later, audited as `retry` with the panic.
+fn panicked(gw: &Gateway, claimed: &Claimed, message: String) -> Report {
+    gw.metrics.run_panics.inc();
+    let n = &claimed.notification;
+    let brand = gw
+        .config()
+        .endpoints
+        .get(&n.endpoint)
+        .map(|e| e.brand.clone())
+        .unwrap_or_default();
+    let wait = panic_retry_delay(claimed.attempts);
+    // Bounded: a panic message may quote data of any size.
+    let message: String = message.chars().take(500).collect();
+    tracing::error!(ticket = n.ticket_id, %brand, panic = %message, retry_in_secs = wait.as_secs(),
+        "the gateway panicked while handling a ticket (a bug); the ticket is retried, the worker lives on");
+    Report {
+        record: AuditRecord {
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ticket_id: n.ticket_id,
+            brand,
+            environment: n.environment.clone(),
+            endpoint: n.endpoint.clone(),
+            mode: String::new(),
+            plugin_version: String::new(),
+            outcome: Outcome::Retry,
+            reason: format!(
+                "the gateway panicked while handling the ticket ({message}); will try again in {} s",
+                wait.as_secs()
+            ),
+            staged: serde_json::Value::Null,
+            committed: None,
+            duration_ms: 0,
+        },
+        next: Next::RetryAfter(wait),
     }
 }
 

@@ -115,8 +115,9 @@ pub struct PluginLoader {
 /// Layout: `<dir>/<engine compatibility hash>/<content sha256>.cwasm`. The engine hash
 /// changes with the wasmtime version and every setting that affects code generation, so
 /// an artifact is only ever loaded by an engine that can run it. Files are written to a
-/// temporary name and renamed into place, and an existing file is never rewritten: a
-/// running gateway may have it mapped.
+/// temporary name and renamed into place (mode 0600 in 0700 folders), each with the hash
+/// recorded beside it (`<name>.cwasm.sha256`), and loaded only when they match it
+/// (`store::files`).
 struct CompileCache {
     dir: PathBuf,
 }
@@ -163,21 +164,25 @@ impl PluginLoader {
         };
         let key = hex::encode(Sha256::digest(bytes));
         let path = cache.dir.join(format!("{key}.cwasm"));
-        if path.exists() {
-            // SAFETY: `deserialize_file` trusts its input to be wasmtime's own output
-            // for a compatible engine. The file is one this loader wrote (below) in a
-            // folder keyed by the engine's compatibility hash and named by the hash of
-            // the source it was compiled from; the gateway's data folder is as trusted
-            // as its binary.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+        match crate::store::files::read_recorded(&path) {
+            // SAFETY: `deserialize` trusts its input to be wasmtime's own output for a
+            // compatible engine. These bytes are the ones this loader wrote (below), in
+            // a 0700 folder keyed by the engine's compatibility hash, named by the hash
+            // of the source, and they match the hash recorded when they were written.
+            Ok(Some(bytes)) => match unsafe { Component::deserialize(&self.engine, &bytes) } {
                 Ok(c) => return Ok(c),
                 Err(e) => tracing::warn!(cache = %path.display(), error = %format!("{e:#}"),
                     "compiled plugin in the cache is unusable; compiling again"),
-            }
+            },
+            Ok(None) if path.exists() => tracing::warn!(cache = %path.display(),
+                "compiled plugin in the cache does not match the hash recorded when it was written; compiling again"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(cache = %path.display(), error = %e,
+                "cannot read the compiled plugin cache; compiling again"),
         }
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let component = Component::new(&self.engine, bytes)?;
-        if let Err(e) = write_cache_file(&cache.dir, &path, &component) {
+        if let Err(e) = write_cache_file(&path, &component) {
             tracing::warn!(cache = %path.display(), error = %format!("{e:#}"),
                 "cannot store the compiled plugin; the next start compiles it again");
         }
@@ -264,23 +269,12 @@ impl PluginLoader {
     }
 }
 
-fn write_cache_file(dir: &Path, path: &Path, component: &Component) -> anyhow::Result<()> {
-    if path.exists() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)?;
+fn write_cache_file(path: &Path, component: &Component) -> anyhow::Result<()> {
     let bytes = component
         .serialize()
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("plugin"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    // rename is atomic: a reader sees the old state (no file) or the whole file.
-    std::fs::rename(&tmp, path)?;
+    // Private, atomic, and with its hash recorded for the check above. Replacing a file
+    // by rename never disturbs a gateway that still has the old one loaded.
+    crate::store::files::write_recorded(path, &bytes)?;
     Ok(())
 }

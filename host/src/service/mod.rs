@@ -1,6 +1,9 @@
 //! Running the gateway: the HTTP server and the workers together, with a graceful stop;
 //! [`watch`] reloads what changes on disk.
 
+pub mod listener;
+pub mod lock;
+mod retention;
 pub mod watch;
 
 use crate::config::Config;
@@ -10,7 +13,7 @@ use crate::pipeline::ingress::router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 
 /// A gateway serving on a socket.
@@ -19,10 +22,13 @@ pub struct RunningGateway {
     pub addr: SocketAddr,
     /// Shared state, for inspection.
     pub gateway: Arc<Gateway>,
-    stop_http: Option<oneshot::Sender<()>>,
+    stop_http: signal::Sender<bool>,
     http: JoinHandle<()>,
     workers: tokio::task::JoinSet<()>,
     _watcher: Option<crate::service::watch::ReloadWatcher>,
+    retention: JoinHandle<()>,
+    /// Held until the gateway has stopped: one gateway per data folder.
+    _lock: lock::DataDirLock,
 }
 
 impl RunningGateway {
@@ -38,43 +44,41 @@ impl RunningGateway {
         Some(format!("{}/notify/{}", self.url(), ep.token.expose()))
     }
 
-    /// Stops accepting notifications, lets running tickets finish within `grace`, and
-    /// leaves everything else in the inbox for the next start.
+    /// Stops taking notifications, lets running tickets finish within `grace`, and
+    /// leaves everything else in the inbox for the next start. Until the runs are done
+    /// the listener stays open and answers `/notify` with 503 and a Retry-After (which
+    /// Zendesk retries), not with a refused connection (which it may not).
     pub async fn shutdown(mut self, grace: Duration) {
         self.gateway.begin_shutdown();
-        if let Some(stop) = self.stop_http.take() {
-            let _ = stop.send(());
-        }
+        self.retention.abort();
         let workers = async { while self.workers.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, workers).await.is_err() {
             tracing::warn!(grace_ms = grace.as_millis() as u64,
                 "runs still in progress after the grace period were stopped; they stay in the inbox and resume on the next start");
             self.workers.abort_all();
+            while self.workers.join_next().await.is_some() {}
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.http).await;
+        let _ = self.stop_http.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.http).await;
     }
 }
 
-/// Starts the gateway (see [`Gateway::start`]), binds `config.gateway.listen` and serves.
+/// Starts the gateway: locks `data_dir`, binds `config.gateway.listen`, then starts
+/// (see [`Gateway::start`]: opening the database, recovering the inbox) and serves.
+/// Lock and bind come first so that a second instance, or one whose port is taken,
+/// stops before it changes anything in the database.
 pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<RunningGateway> {
+    let lock = lock::DataDirLock::acquire(&config.gateway.data_dir)?;
     let listen = config.gateway.listen;
-    let gateway = Gateway::start(config, options).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let limits = listener::Limits::for_config(&config.gateway);
+    let gateway = Gateway::start(config, options).await?;
+    let (stop_tx, stop_rx) = signal::channel(false);
     let app = router(gateway.clone());
-    let http = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
+    let http = tokio::spawn(listener::serve(listener, app, limits, stop_rx));
     let workers = spawn_workers(gateway.clone());
     // Without a watcher the gateway still serves; it just needs a restart to see changes.
     let watcher = match crate::service::watch::spawn(gateway.clone()) {
@@ -84,14 +88,17 @@ pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<Run
             None
         }
     };
-    tracing::info!(%addr, "gateway listening");
+    let retention = tokio::spawn(retention::run(gateway.clone()));
+    tracing::info!(%addr, max_connections = limits.max_connections, "gateway listening");
     Ok(RunningGateway {
         addr,
         gateway,
-        stop_http: Some(stop_tx),
+        stop_http: stop_tx,
         http,
         workers,
         _watcher: watcher,
+        retention,
+        _lock: lock,
     })
 }
 

@@ -69,6 +69,20 @@ fn knowledge_folders(gw: &Gateway) -> BTreeSet<PathBuf> {
         .collect()
 }
 
+/// True for the events that may mean a file's content changed. Access events (open,
+/// read, a close without writing) are not changes: forwarding them made every reload,
+/// which reads the files, trigger the next one, forever; and a `cat gateway.toml` or
+/// `zendesk-gateway check` started that loop. A close after writing is a change (the
+/// end of an in-place write).
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// Starts watching. Events are handled on a tokio task; loading happens off the request
 /// path (compilation on the blocking pool).
 pub fn spawn(gw: Arc<Gateway>) -> anyhow::Result<ReloadWatcher> {
@@ -76,6 +90,9 @@ pub fn spawn(gw: Arc<Gateway>) -> anyhow::Result<ReloadWatcher> {
     let mut watcher: RecommendedWatcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if let Ok(event) = res {
+                if !changes_content(&event.kind) {
+                    return;
+                }
                 for p in event.paths {
                     let _ = tx.send(p);
                 }
@@ -136,6 +153,7 @@ async fn handle_changes(gw: &Arc<Gateway>, changed: &BTreeSet<PathBuf>) {
         .into_iter()
         .any(|f| key(f).is_some_and(|k| changed.contains(&k)));
     if secret_changed || key(&config.source).is_some_and(|k| changed.contains(&k)) {
+        gw.metrics.watch_reload("config");
         match gw.reload_config().await {
             Ok(()) => {}
             Err(e) => tracing::error!(config = %config.source.display(), error = %format!("{e:#}"),
@@ -145,6 +163,7 @@ async fn handle_changes(gw: &Arc<Gateway>, changed: &BTreeSet<PathBuf>) {
     let config = gw.config();
     for (name, brand) in &config.brands {
         if key(&brand.plugin).is_some_and(|k| changed.contains(&k)) {
+            gw.metrics.watch_reload("plugin");
             gw.reload_plugin(name).await;
         }
     }
@@ -156,6 +175,7 @@ async fn handle_changes(gw: &Arc<Gateway>, changed: &BTreeSet<PathBuf>) {
             continue;
         };
         if changed.iter().any(|p| p.starts_with(&dir)) {
+            gw.metrics.watch_reload("knowledge");
             let name = name.clone();
             let result = tokio::task::spawn_blocking(move || kb.reload()).await;
             match result {
@@ -167,5 +187,34 @@ async fn handle_changes(gw: &Arc<Gateway>, changed: &BTreeSet<PathBuf>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes_content;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind, RenameMode,
+    };
+
+    #[test]
+    fn reading_a_file_is_not_a_change() {
+        assert!(!changes_content(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Read)));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(changes_content(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
+        assert!(changes_content(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(changes_content(&EventKind::Create(CreateKind::File)));
     }
 }

@@ -96,6 +96,11 @@ impl AuditLog {
         })
     }
 
+    /// The connection, for this store's other modules (retention).
+    pub(super) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Appends a record.
     pub fn record(&self, r: &AuditRecord) -> anyhow::Result<()> {
         insert(&self.conn.lock().unwrap_or_else(|p| p.into_inner()), r)

@@ -4,8 +4,10 @@
 //! waiting, kept together so that nothing else keeps the count by hand.
 
 pub mod audit;
+pub mod files;
 pub mod group_commit;
 pub mod inbox;
+pub mod retention;
 
 use audit::AuditRecord;
 use group_commit::InboxWriter;
@@ -20,6 +22,9 @@ pub struct Inbox {
     /// Tickets waiting or running, kept in memory so that the backpressure check costs
     /// no database query per notification.
     waiting: AtomicI64,
+    /// Why the last write failed, until a write succeeds again: `/readyz` reports it,
+    /// since with a full disk or a locked database nothing can be accepted.
+    last_failure: std::sync::Mutex<Option<String>>,
 }
 
 impl Inbox {
@@ -32,7 +37,27 @@ impl Inbox {
             store,
             writer,
             waiting: AtomicI64::new(waiting),
+            last_failure: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Why the inbox cannot be written, if its last write (an enqueue, or the end of a
+    /// run) failed and none has succeeded since.
+    pub fn health_problem(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Notes how a write went, for [`Inbox::health_problem`].
+    fn note_write<T, E: std::fmt::Display>(&self, result: &Result<T, E>) {
+        let mut last = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(_) if last.is_some() => *last = None,
+            Ok(_) => {}
+            Err(e) => *last = Some(format!("the inbox cannot be written: {e:#}")),
+        }
     }
 
     /// The store itself.
@@ -52,7 +77,9 @@ impl Inbox {
 
     /// Stores `n` durably (group commit); returns once committed.
     pub async fn enqueue(&self, n: Notification) -> Result<Enqueued, String> {
-        let enqueued = self.writer.enqueue(n).await?;
+        let result = self.writer.enqueue(n).await;
+        self.note_write(&result);
+        let enqueued = result?;
         if enqueued == Enqueued::New {
             self.waiting.fetch_add(1, Ordering::Relaxed);
         }
@@ -101,7 +128,9 @@ impl Inbox {
         record: &AuditRecord,
         now_ms: i64,
     ) -> anyhow::Result<()> {
-        if self.store.finish(c, how, Some(record), now_ms)? {
+        let result = self.store.finish(c, how, Some(record), now_ms);
+        self.note_write(&result.as_ref().map_err(|e| format!("{e:#}")));
+        if result? {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())

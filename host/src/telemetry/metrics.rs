@@ -61,6 +61,13 @@ pub struct LlmLabels {
     pub result: String,
 }
 
+/// Labels of a reload the file watcher started.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchLabels {
+    /// `config`, `plugin` or `knowledge`.
+    pub kind: String,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -84,6 +91,19 @@ pub struct Metrics {
     pub dead_letters: Counter,
     /// Failed attempts to record the end of a run (retried).
     pub bookkeeping_failures: Counter,
+    /// Reloads the file watcher started, per kind (whether or not anything changed).
+    pub watch_reloads: Family<WatchLabels, Counter>,
+    /// Panics caught in a run (the ticket is retried, the worker lives on).
+    pub run_panics: Counter,
+    /// Workers that died (a panic outside a run); `/readyz` reports unready after one.
+    pub worker_deaths: Counter,
+    /// Notifications answered 200 without work because Zendesk's invocation id was
+    /// seen already (a replay or a duplicate delivery).
+    pub replays: Counter,
+    /// Audit records pruned by the retention setting.
+    pub audit_pruned: Counter,
+    /// Tickets skipped because they belong to another Zendesk brand than the endpoint's.
+    pub misrouted: Counter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -117,6 +137,12 @@ impl Default for Metrics {
             "Failed attempts to record the end of a run in the database (each is retried)",
             bookkeeping_failures.clone(),
         );
+        let watch_reloads = Family::<WatchLabels, Counter>::default();
+        let run_panics = Counter::default();
+        let worker_deaths = Counter::default();
+        let replays = Counter::default();
+        let audit_pruned = Counter::default();
+        let misrouted = Counter::default();
         registry.register(
             "notifications",
             "Notifications received, by endpoint and result",
@@ -153,6 +179,36 @@ impl Default for Metrics {
             "Language-model tokens used (prompt and answer), by brand",
             llm_tokens.clone(),
         );
+        registry.register(
+            "watch_reloads",
+            "Reloads started by the file watcher, by kind",
+            watch_reloads.clone(),
+        );
+        registry.register(
+            "run_panics",
+            "Panics caught in a run (the ticket is retried)",
+            run_panics.clone(),
+        );
+        registry.register(
+            "worker_deaths",
+            "Workers that died; the gateway is unready after one",
+            worker_deaths.clone(),
+        );
+        registry.register(
+            "replays",
+            "Notifications answered without work: Zendesk invocation id already seen",
+            replays.clone(),
+        );
+        registry.register(
+            "audit_pruned",
+            "Audit records pruned by gateway.audit_retention_days",
+            audit_pruned.clone(),
+        );
+        registry.register(
+            "misrouted_tickets",
+            "Tickets skipped: of another Zendesk brand than their endpoint names",
+            misrouted.clone(),
+        );
         Metrics {
             registry,
             notifications,
@@ -165,6 +221,12 @@ impl Default for Metrics {
             llm_tokens,
             dead_letters,
             bookkeeping_failures,
+            watch_reloads,
+            run_panics,
+            worker_deaths,
+            replays,
+            audit_pruned,
+            misrouted,
         }
     }
 }
@@ -184,6 +246,15 @@ impl Metrics {
             .get_or_create(&NotificationLabels {
                 endpoint: endpoint.to_string(),
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a reload the file watcher started.
+    pub fn watch_reload(&self, kind: &str) {
+        self.watch_reloads
+            .get_or_create(&WatchLabels {
+                kind: kind.to_string(),
             })
             .inc();
     }

@@ -193,7 +193,7 @@ impl ZendeskClient {
             let has_more = page.meta.map(|m| m.has_more).unwrap_or(false);
             match page.links.and_then(|l| l.next) {
                 // Never send the seat's credentials to a host other than the configured one.
-                Some(next) if has_more && next.starts_with(&self.inner.base_url) => url = next,
+                Some(next) if has_more && self.same_origin(&next) => url = next,
                 Some(next) if has_more => {
                     return Err(ZendeskError {
                         kind: ZendeskErrorKind::Unexpected,
@@ -237,7 +237,7 @@ impl ZendeskClient {
     ) -> Result<serde_json::Value, ZendeskError> {
         let url = if path_or_url.starts_with('/') {
             format!("{}{path_or_url}", self.inner.base_url)
-        } else if path_or_url.starts_with(&format!("{}/", self.inner.base_url)) {
+        } else if self.same_origin(path_or_url) {
             path_or_url.to_string()
         } else {
             // Never send the seat's credentials to a host other than the configured one.
@@ -251,6 +251,14 @@ impl ZendeskClient {
             });
         };
         self.request(method, &url, body).await
+    }
+
+    /// True when `link` is an absolute URL on this environment's scheme, host and port,
+    /// with no user info. Parsed, not compared as text: `http://host:port@elsewhere/`
+    /// starts with `http://host:port` but goes to `elsewhere`, and would carry the seat's
+    /// credentials there.
+    fn same_origin(&self, link: &str) -> bool {
+        same_origin(&self.inner.base_url, link)
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ZendeskError> {
@@ -298,8 +306,7 @@ impl ZendeskClient {
                         .headers()
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok())
-                        .map(|s| Duration::from_secs_f64(s.max(0.0)));
+                        .and_then(parse_retry_after);
                     let mut text = resp.text().await.unwrap_or_default();
                     if status.is_success() && text.trim().is_empty() {
                         text = "null".into();
@@ -369,6 +376,37 @@ impl ZendeskClient {
     }
 }
 
+/// Longest `Retry-After` taken at its word; a larger value (or `inf`, `1e20`) is
+/// treated as this much, which is past every retry wait, so the ticket goes back to the
+/// inbox instead of panicking in `Duration::from_secs_f64` or sleeping for ages.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Parses a `Retry-After` header defensively: seconds (fractions allowed), clamped to
+/// `0..=MAX_RETRY_AFTER`; `NaN`, negative and unparsable values are ignored (`None`), as
+/// is the HTTP-date form, which Zendesk does not send.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs = value.trim().parse::<f64>().ok()?;
+    if secs.is_nan() {
+        return None;
+    }
+    let secs = secs.clamp(0.0, MAX_RETRY_AFTER.as_secs_f64());
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// True when `link` has the same scheme, host and port as `base` and carries no user
+/// info (see [`ZendeskClient::call_json`]).
+fn same_origin(base: &str, link: &str) -> bool {
+    let (Ok(base), Ok(link)) = (url::Url::parse(base), url::Url::parse(link)) else {
+        return false;
+    };
+    link.scheme() == base.scheme()
+        && link.host() == base.host()
+        && link.port_or_known_default() == base.port_or_known_default()
+        && link.username().is_empty()
+        && link.password().is_none()
+        && link.path().starts_with(base.path())
+}
+
 /// Exponential backoff with full jitter: a random wait up to `initial * 2^attempt`,
 /// capped, so many workers retrying after one outage do not retry in lockstep.
 fn backoff(initial: Duration, attempt: u32, cap: Duration) -> Duration {
@@ -376,4 +414,37 @@ fn backoff(initial: Duration, attempt: u32, cap: Duration) -> Duration {
     let ceiling = initial.saturating_mul(1u32 << attempt.min(16)).min(cap);
     let ms = ceiling.as_millis().max(1) as u64;
     Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_parsed_defensively() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(parse_retry_after("-3"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("1e20"), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("inf"), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("-inf"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("NaN"), None);
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn paging_links_must_stay_on_the_configured_origin() {
+        let base = "http://127.0.0.1:8080";
+        assert!(same_origin(base, "http://127.0.0.1:8080/api/v2/x?page=2"));
+        assert!(!same_origin(base, "http://127.0.0.1:8080@evil.example/api"));
+        assert!(!same_origin(base, "http://u:p@127.0.0.1:8080/api"));
+        assert!(!same_origin(base, "http://127.0.0.1:8081/api"));
+        assert!(!same_origin(base, "https://127.0.0.1:8080/api"));
+        assert!(!same_origin(base, "http://127.0.0.1.evil.example:8080/api"));
+        assert!(same_origin(
+            "https://acme.zendesk.com",
+            "https://acme.zendesk.com:443/api"
+        ));
+        assert!(!same_origin("https://acme.zendesk.com", "/api/v2/x"));
+    }
 }

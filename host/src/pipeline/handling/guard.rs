@@ -38,12 +38,49 @@ async fn guarded_comments(job: &Job<'_>, reads: &mut ReadCache) -> Result<(), En
     if let Err(e) = reads.comments(&job.env.client, job.ticket_id).await {
         return Err(read_failed(e, job));
     }
-    match host_guard(reads, job.env.seat.id) {
+    let reason = match host_guard(reads, job.env.seat.id) {
+        Some(reason) => Some(reason),
+        None => brand_guard(job, reads).await?,
+    };
+    match reason {
         Some(reason) => {
             tracing::info!(brand = %job.brand.brand.name, ticket = job.ticket_id, "{reason}; skipped");
             Err(End::Finished(Outcome::Skipped, reason))
         }
         None => Ok(()),
+    }
+}
+
+/// The reason to skip a ticket of another Zendesk brand than the endpoint names (a
+/// misrouted trigger, a ticket moved to another brand, a leaked endpoint URL): the
+/// endpoint decides the plugin and the mode, so a Listening Mode brand's ticket must
+/// never be answered by a live brand's plugin. Reads the ticket (which the run reads
+/// anyway, cached) only when the endpoint names a brand it knows the id of.
+async fn brand_guard(job: &Job<'_>, reads: &mut ReadCache) -> Result<Option<String>, End> {
+    let config = job.gw.config();
+    let Some(named) = config
+        .endpoints
+        .get(job.endpoint)
+        .and_then(|e| e.zendesk_brand.as_ref())
+    else {
+        return Ok(None);
+    };
+    let Some(expected) = job.env.zendesk_brand_id(named) else {
+        return Ok(None); // an unresolved name, warned about at start or reload
+    };
+    let ticket = match reads.ticket(&job.env.client, job.ticket_id).await {
+        Ok(t) => t,
+        Err(e) => return Err(read_failed(e, job)),
+    };
+    match ticket.brand_id {
+        Some(actual) if actual != expected => {
+            job.gw.metrics.misrouted.inc();
+            Ok(Some(format!(
+                "the ticket belongs to Zendesk brand {actual}, but endpoint {} serves brand {expected}                  (a misrouted trigger, a ticket moved to another brand, or a leaked endpoint URL)",
+                job.endpoint
+            )))
+        }
+        _ => Ok(None),
     }
 }
 

@@ -12,6 +12,8 @@
 mod admin;
 mod notify;
 mod probes;
+pub mod readiness;
+pub mod replay;
 pub mod signature;
 
 use crate::gateway::Gateway;
@@ -39,6 +41,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             post(admin::retry_dead_letter),
         )
         .fallback(not_found)
+        .layer(axum::Extension(Arc::new(replay::Replays::default())))
         .with_state(gw)
 }
 

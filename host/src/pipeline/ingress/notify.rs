@@ -11,6 +11,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
 use std::sync::Arc;
 
 /// Largest notification body accepted. Zendesk's is `{"id": N}`: a few bytes.
@@ -19,6 +21,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub(super) async fn notify(
     State(gw): State<Arc<Gateway>>,
     Path(token): Path<String>,
+    axum::Extension(replays): axum::Extension<Arc<super::replay::Replays>>,
     request: axum::extract::Request,
 ) -> Response {
     // The request taken whole rather than a `HeaderMap` extractor, which would copy every
@@ -29,10 +32,34 @@ pub(super) async fn notify(
         // The same answer as for any unknown path: a wrong token reveals nothing.
         return not_found().await;
     };
-    match accept(&gw, &endpoint, &parts.headers, body).await {
-        Ok(ticket_id) => enqueue(&gw, &endpoint, ticket_id).await,
-        Err(refusal) => refusal,
+    let ticket_id = match accept(&gw, &endpoint, &parts.headers, body).await {
+        Ok(ticket_id) => ticket_id,
+        Err(refusal) => return refusal,
+    };
+    // Zendesk's invocation id (the same on its retries): a repeat within the signature
+    // window is answered without work.
+    let replay_keys = super::replay::keys(
+        &endpoint.name,
+        &parts.headers,
+        endpoint.signing_secret.is_some(),
+    );
+    if !replays.claim(&replay_keys) {
+        gw.metrics.notification(&endpoint.name, "replay");
+        gw.metrics.replays.inc();
+        tracing::info!(endpoint = %endpoint.name, ticket = ticket_id,
+            "notification seen already (replay or duplicate delivery); nothing to do");
+        return (
+            StatusCode::OK,
+            Json(json!({ "accepted": true, "ticket_id": ticket_id, "duplicate": true })),
+        )
+            .into_response();
     }
+    let answer = enqueue(&gw, &endpoint, ticket_id).await;
+    if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
+        // Not stored: Zendesk's retry of this invocation must be let through.
+        replays.forget(&replay_keys);
+    }
+    answer
 }
 
 /// The checks before anything is stored: the ticket id, or the answer that refuses it.
@@ -89,11 +116,20 @@ fn admit(gw: &Gateway, endpoint: &Endpoint) -> Option<Response> {
     None
 }
 
-/// The body, at most [`MAX_BODY_BYTES`].
+/// The body, at most [`MAX_BODY_BYTES`]; 408 when it did not arrive in time (the
+/// listener's body deadline) or was cut off, 413 when it is too large.
 async fn read_body(gw: &Gateway, endpoint: &Endpoint, body: Body) -> Result<Bytes, Response> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| {
+        .map_err(|e| {
+            if !is_length_limit(&e) {
+                gw.metrics.notification(&endpoint.name, "body_unreadable");
+                return error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_unreadable",
+                    format!("the request body did not arrive in time or was cut off: {e}"),
+                );
+            }
             gw.metrics.notification(&endpoint.name, "too_large");
             error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -101,6 +137,18 @@ async fn read_body(gw: &Gateway, endpoint: &Endpoint, body: Body) -> Result<Byte
                 format!("a notification body is at most {MAX_BODY_BYTES} bytes"),
             )
         })
+}
+
+/// True when reading a body failed because it is larger than allowed.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// The refusal if the endpoint has a signing secret and the request's signature does
@@ -171,15 +219,20 @@ async fn enqueue(gw: &Gateway, endpoint: &Endpoint, ticket_id: u64) -> Response 
             )
                 .into_response()
         }
-        // Not stored, so not acknowledged: Zendesk will retry a 5xx.
+        // Not stored, so not acknowledged. Zendesk retries a 503 only when it carries a
+        // Retry-After under 60 s (docs/operations.md), so every 503 here has one.
         Err(e) => {
             gw.metrics.notification(&endpoint.name, "unavailable");
             tracing::error!(endpoint = %endpoint.name, ticket = ticket_id, error = %e, "cannot store a notification");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "inbox_unavailable",
-                "the notification could not be stored; retry",
+            (
+                [("retry-after", "10")],
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "inbox_unavailable",
+                    "the notification could not be stored; retry",
+                ),
             )
+                .into_response()
         }
     }
 }

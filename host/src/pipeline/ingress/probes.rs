@@ -39,6 +39,13 @@ pub(super) async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
             "the gateway is stopping",
         );
     }
+    if let Some((status, detail)) = super::readiness::unready(&gw) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": status, "detail": detail })),
+        )
+            .into_response();
+    }
     let brands: Vec<_> = gw
         .brands()
         .values()
