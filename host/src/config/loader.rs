@@ -128,6 +128,9 @@ impl<'a> Loader<'a> {
         if g.concurrency == 0 {
             return Err(self.err("gateway.concurrency", "must be at least 1"));
         }
+        if g.console_session_secs == 0 {
+            return Err(self.err("gateway.console_session_secs", "must be at least 1"));
+        }
         Ok(GatewaySettings {
             listen,
             data_dir: self.resolve(&g.data_dir),
@@ -139,6 +142,8 @@ impl<'a> Loader<'a> {
                 &g.admin_token_file,
             )?,
             durable_fsync: g.durable_fsync,
+            console_session: std::time::Duration::from_secs(g.console_session_secs),
+            report_reopen_days: g.report_reopen_days,
         })
     }
 

@@ -51,6 +51,11 @@ pub struct GatewaySettings {
     /// `true`: every inbox commit is fsynced (survives power loss); `false`: survives a
     /// process crash only, which is much faster.
     pub durable_fsync: bool,
+    /// How long a console session lasts after sign-in (`console_session_secs`).
+    pub console_session: std::time::Duration,
+    /// A ticket the AI solved counts as resolved unless the customer wrote again within
+    /// this many days (`report_reopen_days`).
+    pub report_reopen_days: u32,
 }
 
 /// Bounds on one plugin run. See `docs/` and the README for what each protects.
@@ -124,7 +129,7 @@ pub struct Environment {
 }
 
 /// Listening or live, as configured for a brand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Plugins run, nothing customer-visible is sent.

@@ -38,6 +38,10 @@ pub(super) struct RawGateway {
     pub(super) admin_token_file: Option<PathBuf>,
     #[serde(default)]
     pub(super) durable_fsync: bool,
+    #[serde(default = "default_console_session_secs")]
+    pub(super) console_session_secs: u64,
+    #[serde(default = "default_report_reopen_days")]
+    pub(super) report_reopen_days: u32,
 }
 
 impl Default for RawGateway {
@@ -50,10 +54,18 @@ impl Default for RawGateway {
             admin_token_env: None,
             admin_token_file: None,
             durable_fsync: false,
+            console_session_secs: default_console_session_secs(),
+            report_reopen_days: default_report_reopen_days(),
         }
     }
 }
 
+fn default_console_session_secs() -> u64 {
+    8 * 3600
+}
+fn default_report_reopen_days() -> u32 {
+    7
+}
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }

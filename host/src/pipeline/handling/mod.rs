@@ -121,6 +121,8 @@ pub async fn handle(gw: &Gateway, claimed: &Claimed) -> Report {
         staged: serde_json::Value::Null,
         committed: None,
         duration_ms: 0,
+        received_at: chrono::DateTime::from_timestamp_millis(claimed.received_at_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
     };
     let (attempt, next) = match resolve(gw, claimed) {
         Err(reason) => (
@@ -186,7 +188,8 @@ fn resolve<'a>(gw: &'a Gateway, claimed: &'a Claimed) -> Result<Job<'a>, String>
             endpoint.brand, n.environment
         ));
     };
-    let mode = endpoint.mode.unwrap_or(brand.brand.mode);
+    // An operator's Listening/Live switch (the console) wins over the config.
+    let mode = gw.effective_mode(endpoint, &brand.brand);
     Ok(Job {
         gw,
         claim: claimed,
