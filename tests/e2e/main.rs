@@ -4,6 +4,7 @@
 mod fake_llm;
 mod harness;
 
+mod console;
 mod durability;
 
 mod ingress;

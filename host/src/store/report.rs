@@ -239,7 +239,6 @@ pub fn compute(records: &[AuditRecord], options: &ReportOptions, now: DateTime<U
             t
         })
         .collect();
-    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Report {
         since: stamp(options.since),
         until: stamp(now),
@@ -247,6 +246,12 @@ pub fn compute(records: &[AuditRecord], options: &ReportOptions, now: DateTime<U
         days: days.into_values().collect(),
         totals,
     }
+}
+
+/// A time as the audit trail writes it (RFC 3339, UTC, milliseconds), so that text
+/// comparison in the database is time order.
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Parses a period like `7d`, `24h`, `90m` or `2w` into a duration.
