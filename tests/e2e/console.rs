@@ -430,3 +430,102 @@ async fn the_report_counts_a_known_sequence_in_the_console_and_the_cli() {
     assert!(!text.status.success());
     assert!(String::from_utf8_lossy(&text.stderr).contains("no brand named \"nosuch\""));
 }
+
+/// What the browser test needs, or why it cannot run here.
+fn browser_tools() -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let script = root.join("tests/browser/console.mjs");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !std::path::Path::new(&chromium).exists() {
+        return Err(format!(
+            "no Chromium at {chromium} (apt-get install chromium)"
+        ));
+    }
+    if !root
+        .join("tests/browser/node_modules/playwright-core")
+        .exists()
+    {
+        return Err("no tests/browser/node_modules (cd tests/browser && npm ci)".into());
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Err("no node on PATH".into());
+    }
+    Ok((script, root.join("target/console-screenshots")))
+}
+
+/// In a real browser (headless Chromium, Playwright): sign in, switch a brand to
+/// Listening Mode and see its next ticket drafted and not sent, release a quarantine,
+/// read the report and download its CSV. Screenshots land in target/console-screenshots.
+/// Under CI=true a missing browser fails the test; elsewhere it is skipped, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_real_browser() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (script, shots) = match browser_tools() {
+        Ok(found) => found,
+        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("the browser test must run under CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED the_console_in_a_real_browser: {why}");
+            return;
+        }
+    };
+    let mut broken = BrandSpec::new("broken", artifacts::HOSTILE_PANIC_PATH, ORDERS_TOKEN);
+    broken.extra = "limits = { quarantine_after = 1, quarantine_probe_secs = 3600 }".into();
+    let mut h = Harness::with_brands(vec![triage(), broken]).await;
+    // Quarantine the broken brand, and give the report something to count.
+    let bad = h.ticket("Help", "Hello, I need help with my order.");
+    h.notify(ORDERS_TOKEN, bad).await;
+    h.wait_runs(bad, 1).await;
+    let first = h.ticket("Login", "I cannot log in to my account.");
+    h.notify(TRIAGE_TOKEN, first).await;
+    h.wait_runs(first, 1).await;
+
+    let mut node = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(h.gw().url())
+        .arg(ADMIN_TOKEN)
+        .arg(&shots)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut stdin = node.stdin.take().unwrap();
+    let mut out = BufReader::new(node.stdout.take().unwrap()).lines();
+    let mut verdict = None;
+    let talk = async {
+        while let Some(line) = out.next_line().await.unwrap() {
+            match line.as_str() {
+                "NEED_TICKET" => {
+                    let id = h.ticket(
+                        "Charged twice",
+                        "I was charged twice for my order, please refund.",
+                    );
+                    h.notify(TRIAGE_TOKEN, id).await;
+                    h.wait_runs(id, 1).await;
+                    stdin.write_all(format!("{id}\n").as_bytes()).await.unwrap();
+                    stdin.flush().await.unwrap();
+                }
+                "PASSED" | "FAILED" => verdict = Some(line),
+                other => eprintln!("browser: {other}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(180), talk)
+        .await
+        .expect("the browser test finishes within 3 minutes");
+    let status = node.wait().await.unwrap();
+    assert!(
+        status.success() && verdict.as_deref() == Some("PASSED"),
+        "the browser test failed ({status}); its checks are above, screenshots in {}",
+        shots.display()
+    );
+    for name in ["01-brands", "03-run", "05-released", "06-report"] {
+        assert!(
+            shots.join(format!("{name}.png")).exists(),
+            "screenshot {name}"
+        );
+    }
+    h.stop().await;
+}

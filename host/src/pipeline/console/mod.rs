@@ -84,10 +84,12 @@ async fn secure_headers(mut response: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // The run page links to Zendesk: the console's addresses stay private.
+    // The console's addresses stay private to the console (the link to Zendesk also
+    // says noreferrer). Not `no-referrer`: with it, browsers send `Origin: null` on the
+    // console's own form posts, and the origin check would refuse them.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
