@@ -648,6 +648,37 @@ mod tests {
         assert_eq!(inbox.claim(1000).unwrap().unwrap().attempts, 1);
     }
 
+    #[test]
+    fn a_database_of_the_previous_schema_is_brought_up_to_date() {
+        let dir = tempdir();
+        let path = dir.join("gateway.db");
+        {
+            // As the gateway before the console left it: two steps, the old audit table.
+            let conn = Connection::open(&path).unwrap();
+            audit::create_table(&conn).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO audit (at, ticket_id, brand, environment, endpoint, mode,
+                    plugin_version, outcome, reason, staged, committed, duration_ms)
+                 VALUES ('2024-05-01T00:00:00.000Z', 9, 'b', 'prod', 'ep', 'live', 'v1',
+                    'handled', 'ok', '{}', NULL, 5)",
+                [],
+            )
+            .unwrap();
+        }
+        // `audit` alone (the CLI) opens it first.
+        let log = super::super::audit::AuditLog::open(&path).unwrap();
+        let old = log.query(Some(9), 10).unwrap();
+        assert_eq!((old.len(), old[0].received_at.clone()), (1, None));
+        let inbox = SqliteInbox::open(&path, false).unwrap();
+        inbox.enqueue(&note(9), 7).unwrap();
+        assert_eq!(inbox.claim(7).unwrap().unwrap().received_at_ms, 7);
+        let store = super::super::overrides::OverrideStore::open(&path).unwrap();
+        assert!(store.load().unwrap().is_empty());
+    }
+
     fn tempdir() -> std::path::PathBuf {
         let p = std::env::temp_dir().join(format!(
             "inbox-test-{}-{}",
