@@ -617,6 +617,7 @@ async fn audit_records_past_the_retention_are_pruned() {
         staged: serde_json::Value::Null,
         committed: None,
         duration_ms: 1,
+        received_at: None,
     };
     {
         let log = AuditLog::open(&dir.join("gateway.db")).unwrap();

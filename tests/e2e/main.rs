@@ -5,6 +5,7 @@ mod fake_llm;
 mod harness;
 mod proxy;
 
+mod console;
 mod durability;
 mod hardening;
 

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod new_plugin;
 pub mod new_token;
 pub mod replay;
+pub mod report;
 pub mod serve;
 pub mod setup;
 
@@ -76,6 +77,30 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// The resolution report: per brand and day, tickets resolved by the AI (solved by
+    /// the seat and not reopened), handed off (by reason), skipped, failed, and the time
+    /// to first response (p50, p95). The console's report page shows the same figures.
+    Report {
+        /// The gateway's config (to find its database).
+        #[arg(short, long, env = "ZENDESK_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// The period: runs that ended in the last 7d, 24h, 90m, 2w...
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Only this brand.
+        #[arg(long)]
+        brand: Option<String>,
+        /// A solved ticket reopened by its customer within this many days is not
+        /// resolved (default: the config's `gateway.report_reopen_days`, 7).
+        #[arg(long)]
+        reopen_days: Option<u32>,
+        /// Print the report as JSON.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print one CSV line per brand and day.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Create or update in Zendesk what the setup guide does by hand, idempotently.
     ///
     /// For each endpoint: a webhook (JSON POST to <public_base_url>/notify/<token>), its
@@ -137,7 +162,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // The demo prints a report; its logs would only bury it, so it logs warnings only.
     let level = match cli.command {
-        Command::Demo { .. } | Command::Replay { .. } => "warn",
+        Command::Demo { .. } | Command::Replay { .. } | Command::Report { .. } => "warn",
         _ => "info,notify=warn",
     };
     crate::telemetry::logging::init(cli.json_logs, level);
@@ -156,6 +181,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ticket,
             limit,
         } => audit::run(&config, ticket, limit),
+        Command::Report {
+            config,
+            since,
+            brand,
+            reopen_days,
+            json,
+            csv,
+        } => {
+            let format = match (json, csv) {
+                (true, _) => report::Format::Json,
+                (_, true) => report::Format::Csv,
+                _ => report::Format::Text,
+            };
+            report::run(&config, &since, brand, reopen_days, format)
+        }
         Command::Setup {
             config,
             environment,

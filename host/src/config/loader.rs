@@ -140,6 +140,9 @@ impl<'a> Loader<'a> {
         if g.max_connections == 0 {
             return Err(self.err("gateway.max_connections", "must be at least 1"));
         }
+        if g.console_session_secs == 0 {
+            return Err(self.err("gateway.console_session_secs", "must be at least 1"));
+        }
         Ok(GatewaySettings {
             listen,
             data_dir: self.resolve(&g.data_dir),
@@ -156,6 +159,8 @@ impl<'a> Loader<'a> {
             idle_timeout: std::time::Duration::from_millis(g.idle_timeout_ms),
             max_connections: g.max_connections,
             audit_retention_days: g.audit_retention_days,
+            console_session: std::time::Duration::from_secs(g.console_session_secs),
+            report_reopen_days: g.report_reopen_days,
         })
     }
 

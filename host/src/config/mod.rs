@@ -63,6 +63,11 @@ pub struct GatewaySettings {
     pub max_connections: usize,
     /// Audit records older than this many days are pruned hourly; 0 keeps them forever.
     pub audit_retention_days: u32,
+    /// How long a console session lasts after sign-in (`console_session_secs`).
+    pub console_session: std::time::Duration,
+    /// A ticket the AI solved counts as resolved unless the customer wrote again within
+    /// this many days (`report_reopen_days`).
+    pub report_reopen_days: u32,
 }
 
 /// Bounds on one plugin run. See `docs/` and the README for what each protects.
@@ -136,7 +141,7 @@ pub struct Environment {
 }
 
 /// Listening or live, as configured for a brand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Plugins run, nothing customer-visible is sent.

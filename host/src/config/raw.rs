@@ -48,6 +48,10 @@ pub(super) struct RawGateway {
     pub(super) max_connections: usize,
     #[serde(default = "default_audit_retention_days")]
     pub(super) audit_retention_days: u32,
+    #[serde(default = "default_console_session_secs")]
+    pub(super) console_session_secs: u64,
+    #[serde(default = "default_report_reopen_days")]
+    pub(super) report_reopen_days: u32,
 }
 
 impl Default for RawGateway {
@@ -65,6 +69,8 @@ impl Default for RawGateway {
             idle_timeout_ms: default_idle_timeout_ms(),
             max_connections: default_max_connections(),
             audit_retention_days: default_audit_retention_days(),
+            console_session_secs: default_console_session_secs(),
+            report_reopen_days: default_report_reopen_days(),
         }
     }
 }
@@ -87,6 +93,12 @@ fn default_audit_retention_days() -> u32 {
     90
 }
 
+fn default_console_session_secs() -> u64 {
+    8 * 3600
+}
+fn default_report_reopen_days() -> u32 {
+    7
+}
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }

@@ -15,6 +15,7 @@ use crate::runtime::engine::{EnginePolicy, PluginEngine};
 use crate::runtime::plugin::PluginLoader;
 use crate::store::audit::AuditLog;
 use crate::store::inbox::{InboxStore, SqliteInbox};
+use crate::store::overrides::{Change, OverrideStore, Overrides, Target};
 use crate::store::Inbox;
 use crate::telemetry::Metrics;
 use crate::zendesk::ClientOptions;
@@ -61,6 +62,10 @@ pub struct Gateway {
     /// Wakes idle workers when a notification arrives.
     pub work_available: Notify,
     shutting_down: AtomicBool,
+    /// Operators' Listening/Live switches: the table, and a copy in memory that every
+    /// run reads (reloaded after each change, so a run costs no query for it).
+    override_store: Arc<OverrideStore>,
+    overrides: ArcSwap<Overrides>,
 }
 
 /// SHA-256 of an endpoint token, the key of the endpoint index.
@@ -84,6 +89,8 @@ impl Gateway {
             .with_context(|| format!("cannot make {} private", db.display()))?;
         let inbox = Arc::new(SqliteInbox::open(&db, config.gateway.durable_fsync)?);
         let audit = Arc::new(AuditLog::open(&db)?);
+        let override_store = Arc::new(OverrideStore::open(&db)?);
+        let overrides = override_store.load()?;
 
         let engine = PluginEngine::new(&EnginePolicy::for_config(&config))?;
         let loader = PluginLoader::with_cache(
@@ -117,6 +124,8 @@ impl Gateway {
             metrics,
             work_available: Notify::new(),
             shutting_down: AtomicBool::new(false),
+            override_store,
+            overrides: ArcSwap::from_pointee(overrides),
         }))
     }
 
@@ -196,6 +205,47 @@ impl Gateway {
         self.config.store(Arc::new(next));
         tracing::info!("config reloaded");
         Ok(())
+    }
+
+    /// The mode a notification of `endpoint` runs in now. An operator's switch wins over
+    /// the config (it is the newer, deliberate decision): the endpoint's switch, else the
+    /// brand's switch, else the endpoint's configured mode, else the brand's.
+    pub fn effective_mode(
+        &self,
+        endpoint: &crate::config::Endpoint,
+        brand: &crate::config::Brand,
+    ) -> crate::config::Mode {
+        let overrides = self.overrides.load();
+        overrides
+            .get(&(Target::Endpoint, endpoint.name.clone()))
+            .or_else(|| overrides.get(&(Target::Brand, brand.name.clone())))
+            .map(|o| o.mode)
+            .or(endpoint.mode)
+            .unwrap_or(brand.mode)
+    }
+
+    /// The operators' switches in force.
+    pub fn mode_overrides(&self) -> Arc<Overrides> {
+        self.overrides.load_full()
+    }
+
+    /// Sets a switch (or with `mode: None` goes back to the config), records who and
+    /// when, and makes it effective for the next run at once.
+    pub async fn set_mode_override(&self, change: Change) -> anyhow::Result<()> {
+        let store = self.override_store.clone();
+        let fresh = tokio::task::spawn_blocking(move || {
+            store.set(&change)?;
+            store.load()
+        })
+        .await??;
+        self.overrides.store(Arc::new(fresh));
+        Ok(())
+    }
+
+    /// The newest changes of the switches, newest first.
+    pub async fn mode_history(&self, limit: usize) -> anyhow::Result<Vec<Change>> {
+        let store = self.override_store.clone();
+        tokio::task::spawn_blocking(move || store.history(limit)).await?
     }
 
     /// Failed runs in a row and quarantine.

@@ -211,6 +211,8 @@ fn panicked(gw: &Gateway, claimed: &Claimed, message: String) -> Report {
             staged: serde_json::Value::Null,
             committed: None,
             duration_ms: 0,
+            received_at: chrono::DateTime::from_timestamp_millis(claimed.received_at_ms)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         },
         next: Next::RetryAfter(wait),
     }

@@ -35,6 +35,33 @@ pub struct AuditRecord {
     pub committed: Option<serde_json::Value>,
     /// Wall time of the whole handling, in milliseconds.
     pub duration_ms: u64,
+    /// When the notification this run answered arrived at the gateway (RFC 3339), if
+    /// known (records written before it was kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<String>,
+}
+
+/// Which records a listing wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this brand.
+    pub brand: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only this ticket.
+    pub ticket_id: Option<u64>,
+    /// Only records that ended at or after this time (RFC 3339, UTC).
+    pub since: Option<String>,
+}
+
+/// A record with its row id (the console's run page is addressed by it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Numbered {
+    /// The row id, increasing with time.
+    pub id: i64,
+    /// The record.
+    #[serde(flatten)]
+    pub record: AuditRecord,
 }
 
 /// Creates the audit table at `conn` if needed.
@@ -57,8 +84,8 @@ pub(crate) fn create_table(conn: &Connection) -> anyhow::Result<()> {
 pub(crate) fn insert(conn: &Connection, r: &AuditRecord) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO audit (at, ticket_id, brand, environment, endpoint, mode, plugin_version,
-                            outcome, reason, staged, committed, duration_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            outcome, reason, staged, committed, duration_ms, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         r.at,
@@ -72,7 +99,8 @@ pub(crate) fn insert(conn: &Connection, r: &AuditRecord) -> anyhow::Result<()> {
         r.reason,
         r.staged.to_string(),
         r.committed.as_ref().map(|c| c.to_string()),
-        r.duration_ms as i64
+        r.duration_ms as i64,
+        r.received_at
     ])?;
     Ok(())
 }
@@ -85,12 +113,13 @@ pub struct AuditLog {
 impl AuditLog {
     /// Opens (creating if needed) the audit table in the database at `path`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open(path)
+        let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open the audit database {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        create_table(&conn)?;
+        // A database written by an older gateway gets the newer columns first.
+        super::inbox::migrate(&mut conn)?;
         Ok(AuditLog {
             conn: Mutex::new(conn),
         })
@@ -108,35 +137,93 @@ impl AuditLog {
 
     /// Records for one ticket (all tickets if `None`), oldest first, at most `limit`.
     pub fn query(&self, ticket_id: Option<u64>, limit: usize) -> anyhow::Result<Vec<AuditRecord>> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut stmt = conn.prepare(
-            "SELECT at, ticket_id, brand, environment, endpoint, mode, plugin_version, outcome,
-                    reason, staged, committed, duration_ms
-             FROM audit WHERE (?1 IS NULL OR ticket_id = ?1) ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![ticket_id.map(|t| t as i64), limit as i64], |r| {
-            let outcome: String = r.get(7)?;
-            let staged: String = r.get(9)?;
-            let committed: Option<String> = r.get(10)?;
-            Ok(AuditRecord {
-                at: r.get(0)?,
-                ticket_id: r.get::<_, i64>(1)? as u64,
-                brand: r.get(2)?,
-                environment: r.get(3)?,
-                endpoint: r.get(4)?,
-                mode: r.get(5)?,
-                plugin_version: r.get(6)?,
-                // Written by `record` from an `Outcome`; an unknown text would be a
-                // database edited by hand, shown as the gateway's failure.
-                outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
-                reason: r.get(8)?,
-                staged: serde_json::from_str(&staged).unwrap_or(serde_json::Value::Null),
-                committed: committed.and_then(|c| serde_json::from_str(&c).ok()),
-                duration_ms: r.get::<_, i64>(11)? as u64,
-            })
-        })?;
-        let mut out: Vec<AuditRecord> = rows.collect::<Result<_, _>>()?;
+        let filter = AuditFilter {
+            ticket_id,
+            ..Default::default()
+        };
+        let mut out: Vec<AuditRecord> = self
+            .list(&filter, limit)?
+            .into_iter()
+            .map(|n| n.record)
+            .collect();
         out.reverse();
         Ok(out)
     }
+
+    /// The newest records matching `filter`, newest first, at most `limit`.
+    pub fn list(&self, filter: &AuditFilter, limit: usize) -> anyhow::Result<Vec<Numbered>> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM audit
+             WHERE (?1 IS NULL OR ticket_id = ?1) AND (?2 IS NULL OR brand = ?2)
+               AND (?3 IS NULL OR outcome = ?3) AND (?4 IS NULL OR at >= ?4)
+             ORDER BY id DESC LIMIT ?5"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                filter.ticket_id.map(|t| t as i64),
+                filter.brand,
+                filter.outcome.map(|o| o.as_str()),
+                filter.since,
+                limit as i64
+            ],
+            numbered,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every record that ended at or after `since` (RFC 3339, UTC), oldest first: what
+    /// the report is computed over.
+    pub fn since(&self, since: &str) -> anyhow::Result<Vec<AuditRecord>> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM audit WHERE at >= ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![since], numbered)?;
+        rows.map(|r| r.map(|n| n.record).map_err(Into::into))
+            .collect()
+    }
+
+    /// One record by its row id.
+    pub fn get(&self, id: i64) -> anyhow::Result<Option<Numbered>> {
+        use rusqlite::OptionalExtension;
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM audit WHERE id = ?1"),
+                params![id],
+                numbered,
+            )
+            .optional()?)
+    }
+}
+
+/// The columns [`numbered`] reads, in its order.
+const COLUMNS: &str = "id, at, ticket_id, brand, environment, endpoint, mode, plugin_version, \
+                       outcome, reason, staged, committed, duration_ms, received_at";
+
+fn numbered(r: &rusqlite::Row<'_>) -> rusqlite::Result<Numbered> {
+    let outcome: String = r.get(8)?;
+    let staged: String = r.get(10)?;
+    let committed: Option<String> = r.get(11)?;
+    Ok(Numbered {
+        id: r.get(0)?,
+        record: AuditRecord {
+            at: r.get(1)?,
+            ticket_id: r.get::<_, i64>(2)? as u64,
+            brand: r.get(3)?,
+            environment: r.get(4)?,
+            endpoint: r.get(5)?,
+            mode: r.get(6)?,
+            plugin_version: r.get(7)?,
+            // Written by `record` from an `Outcome`; an unknown text would be a
+            // database edited by hand, shown as the gateway's failure.
+            outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
+            reason: r.get(9)?,
+            staged: serde_json::from_str(&staged).unwrap_or(serde_json::Value::Null),
+            committed: committed.and_then(|c| serde_json::from_str(&c).ok()),
+            duration_ms: r.get::<_, i64>(12)? as u64,
+            received_at: r.get(13)?,
+        },
+    })
 }

@@ -46,6 +46,9 @@ pub struct Claimed {
     /// The update an earlier run was about to send when it stopped (JSON), if any: it
     /// may have reached Zendesk, and is settled before anything else is done.
     pub intent: Option<String>,
+    /// When the notification this run answers arrived (ms since the epoch): the oldest
+    /// one still owed, so the time to first response counts retries and queueing.
+    pub received_at_ms: i64,
 }
 
 /// What storing a notification did.
@@ -145,6 +148,26 @@ pub trait InboxStore: Send + Sync {
     fn dead_letters(&self) -> anyhow::Result<Vec<DeadLetter>>;
     /// Makes a dead letter due again; `false` when there is no such dead letter.
     fn revive(&self, environment: &str, ticket_id: u64, now_ms: i64) -> anyhow::Result<bool>;
+    /// Forgets a dead letter (an operator handed it to humans); `false` when there is
+    /// no such dead letter.
+    fn discard_dead(&self, environment: &str, ticket_id: u64) -> anyhow::Result<bool>;
+    /// How many tickets are in each state, for the console.
+    fn summary(&self, now_ms: i64) -> anyhow::Result<InboxSummary>;
+}
+
+/// How many tickets are in each state of the inbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InboxSummary {
+    /// Waiting or running (dead letters not included): the inbox's depth.
+    pub depth: usize,
+    /// Held by a worker now.
+    pub running: usize,
+    /// Waiting for a retry after a passing failure (due later).
+    pub waiting_for_retry: usize,
+    /// Due now, waiting for a free worker.
+    pub due: usize,
+    /// Dead letters.
+    pub dead: usize,
 }
 
 /// The SQLite inbox.
@@ -173,10 +196,33 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE inbox ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE inbox ADD COLUMN first_failure_at INTEGER;
      ALTER TABLE inbox ADD COLUMN intent TEXT;",
+    // The arrival of the notification each run answers, for the time to first response
+    // (`store::report`); the audit table itself is created before the steps run.
+    "ALTER TABLE audit ADD COLUMN received_at TEXT;
+     CREATE INDEX IF NOT EXISTS audit_at ON audit (at);",
+    // Operators' Listening/Live switches (the console), kept over the config's modes,
+    // and who changed what when.
+    "CREATE TABLE IF NOT EXISTS mode_overrides (
+        kind TEXT NOT NULL,     -- 'brand' or 'endpoint'
+        name TEXT NOT NULL,
+        mode TEXT NOT NULL,     -- 'listening' or 'live'
+        set_by TEXT NOT NULL,
+        set_at TEXT NOT NULL,   -- RFC 3339
+        PRIMARY KEY (kind, name)
+    );
+    CREATE TABLE IF NOT EXISTS mode_override_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL, name TEXT NOT NULL,
+        mode TEXT,              -- NULL: back to the config
+        set_by TEXT NOT NULL, set_at TEXT NOT NULL
+    );",
 ];
 
-/// Brings the schema at `conn` up to date (see [`MIGRATIONS`]).
-fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+/// Brings the schema at `conn` up to date (see [`MIGRATIONS`]). The audit table is
+/// created first: later steps change it. Every opener of the database calls this, so a
+/// database written by an older gateway is read correctly by any command.
+pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    audit::create_table(conn)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
@@ -199,7 +245,6 @@ impl SqliteInbox {
         conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn).context("cannot create or update the inbox table")?;
-        audit::create_table(&conn)?;
         Ok(SqliteInbox {
             conn: Mutex::new(conn),
         })
@@ -229,6 +274,11 @@ fn store_one(conn: &Connection, n: &Notification, now_ms: i64) -> anyhow::Result
              due_at = CASE WHEN dead = 1 THEN excluded.due_at ELSE due_at END,
              attempts = CASE WHEN dead = 1 THEN 0 ELSE attempts END,
              first_failure_at = CASE WHEN dead = 1 THEN NULL ELSE first_failure_at END,
+             -- A ticket already waiting keeps its oldest arrival (the customer has been
+             -- waiting since then); one that is running (its claim has read its own
+             -- arrival) or dead starts a new wait with this notification.
+             received_at = CASE WHEN running = 1 OR dead = 1 OR owed = 0
+                                THEN excluded.received_at ELSE received_at END,
              dead = 0",
     )?
     .execute(params![
@@ -274,7 +324,8 @@ impl InboxStore for SqliteInbox {
                                 WHERE dead = 0 AND ((owed = 1 AND running = 0 AND due_at <= ?1)
                                                     OR (running = 1 AND lease_until < ?1))
                                 ORDER BY due_at LIMIT 1)
-                 RETURNING environment, ticket_id, endpoint, attempts, first_failure_at, intent",
+                 RETURNING environment, ticket_id, endpoint, attempts, first_failure_at, intent,
+                           received_at",
                 params![now_ms, lease_until_ms, claim_id],
                 |r| {
                     Ok(Claimed {
@@ -287,6 +338,7 @@ impl InboxStore for SqliteInbox {
                         claim_id,
                         first_failure_at_ms: r.get(4)?,
                         intent: r.get(5)?,
+                        received_at_ms: r.get(6)?,
                     })
                 },
             )
@@ -429,6 +481,37 @@ impl InboxStore for SqliteInbox {
         )?;
         Ok(changed > 0)
     }
+
+    fn discard_dead(&self, environment: &str, ticket_id: u64) -> anyhow::Result<bool> {
+        let changed = self.conn().execute(
+            "DELETE FROM inbox WHERE environment = ?1 AND ticket_id = ?2 AND dead = 1",
+            params![environment, ticket_id as i64],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn summary(&self, now_ms: i64) -> anyhow::Result<InboxSummary> {
+        let conn = self.conn();
+        let row = conn.query_row(
+            "SELECT COALESCE(SUM(dead = 0), 0),
+                    COALESCE(SUM(dead = 0 AND running = 1), 0),
+                    COALESCE(SUM(dead = 0 AND running = 0 AND owed = 1 AND due_at > ?1), 0),
+                    COALESCE(SUM(dead = 0 AND running = 0 AND owed = 1 AND due_at <= ?1), 0),
+                    COALESCE(SUM(dead = 1), 0)
+             FROM inbox",
+            params![now_ms],
+            |r| {
+                Ok(InboxSummary {
+                    depth: r.get::<_, i64>(0)? as usize,
+                    running: r.get::<_, i64>(1)? as usize,
+                    waiting_for_retry: r.get::<_, i64>(2)? as usize,
+                    due: r.get::<_, i64>(3)? as usize,
+                    dead: r.get::<_, i64>(4)? as usize,
+                })
+            },
+        )?;
+        Ok(row)
+    }
 }
 
 #[cfg(test)]
@@ -510,8 +593,47 @@ mod tests {
             inbox.dead_letters().unwrap()[0].reason,
             "Zendesk kept failing"
         );
+        assert_eq!(inbox.summary(10).unwrap().dead, 1);
         assert!(inbox.revive("prod", 4, 20).unwrap());
         assert_eq!(inbox.claim(20).unwrap().unwrap().attempts, 0);
+        assert!(!inbox.discard_dead("prod", 4).unwrap(), "no longer dead");
+    }
+
+    #[test]
+    fn summary_counts_each_state_and_arrival_is_the_oldest_owed() {
+        let dir = tempdir();
+        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
+        inbox.enqueue(&note(1), 100).unwrap();
+        // Coalesced while waiting: the customer has waited since the first.
+        inbox.enqueue(&note(1), 200).unwrap();
+        inbox.enqueue(&note(2), 100).unwrap();
+        inbox.enqueue(&note(3), 100).unwrap();
+        let c1 = inbox.claim(300).unwrap().unwrap();
+        assert_eq!(c1.received_at_ms, 100);
+        // A notification during the run starts the next run's wait.
+        inbox.enqueue(&note(1), 400).unwrap();
+        let c2 = inbox.claim(300).unwrap().unwrap();
+        inbox.retry_at(&c2, 10_000, "503").unwrap();
+        let c3 = inbox.claim(300).unwrap().unwrap();
+        let dead = Finish::Dead { reason: "x".into() };
+        inbox.finish(&c3, &dead, None, 300).unwrap();
+        let s = inbox.summary(500).unwrap();
+        assert_eq!(
+            s,
+            InboxSummary {
+                depth: 2,
+                running: 1,
+                waiting_for_retry: 1,
+                due: 0,
+                dead: 1
+            }
+        );
+        inbox.complete(&c1).unwrap();
+        assert_eq!(inbox.claim(500).unwrap().unwrap().received_at_ms, 400);
+        assert!(inbox
+            .discard_dead("prod", c3.notification.ticket_id)
+            .unwrap());
+        assert_eq!(inbox.summary(500).unwrap().dead, 0);
     }
 
     #[test]
@@ -524,6 +646,37 @@ mod tests {
         assert!(inbox.claim(999).unwrap().is_none());
         assert_eq!(inbox.next_due().unwrap(), Some(1000));
         assert_eq!(inbox.claim(1000).unwrap().unwrap().attempts, 1);
+    }
+
+    #[test]
+    fn a_database_of_the_previous_schema_is_brought_up_to_date() {
+        let dir = tempdir();
+        let path = dir.join("gateway.db");
+        {
+            // As the gateway before the console left it: two steps, the old audit table.
+            let conn = Connection::open(&path).unwrap();
+            audit::create_table(&conn).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO audit (at, ticket_id, brand, environment, endpoint, mode,
+                    plugin_version, outcome, reason, staged, committed, duration_ms)
+                 VALUES ('2024-05-01T00:00:00.000Z', 9, 'b', 'prod', 'ep', 'live', 'v1',
+                    'handled', 'ok', '{}', NULL, 5)",
+                [],
+            )
+            .unwrap();
+        }
+        // `audit` alone (the CLI) opens it first.
+        let log = super::super::audit::AuditLog::open(&path).unwrap();
+        let old = log.query(Some(9), 10).unwrap();
+        assert_eq!((old.len(), old[0].received_at.clone()), (1, None));
+        let inbox = SqliteInbox::open(&path, false).unwrap();
+        inbox.enqueue(&note(9), 7).unwrap();
+        assert_eq!(inbox.claim(7).unwrap().unwrap().received_at_ms, 7);
+        let store = super::super::overrides::OverrideStore::open(&path).unwrap();
+        assert!(store.load().unwrap().is_empty());
     }
 
     fn tempdir() -> std::path::PathBuf {

@@ -1,17 +1,21 @@
 //! The gateway's durable state: the inbox of notifications ([`inbox`], written with group
 //! commit by [`group_commit`]) and the audit trail ([`audit`]), in one SQLite database.
 //! [`Inbox`] is what the pipeline uses: the store, its writer and the count of tickets
-//! waiting, kept together so that nothing else keeps the count by hand.
+//! waiting, kept together so that nothing else keeps the count by hand. [`overrides`]
+//! holds the operators' Listening/Live switches; [`report`] computes the resolution
+//! report over the audit trail (the console and `zendesk-gateway report` both use it).
 
 pub mod audit;
 pub mod files;
 pub mod group_commit;
 pub mod inbox;
+pub mod overrides;
+pub mod report;
 pub mod retention;
 
 use audit::AuditRecord;
 use group_commit::InboxWriter;
-use inbox::{Claimed, DeadLetter, Enqueued, Finish, InboxStore, Notification};
+use inbox::{Claimed, DeadLetter, Enqueued, Finish, InboxStore, InboxSummary, Notification};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -157,5 +161,18 @@ impl Inbox {
             self.waiting.fetch_add(1, Ordering::Relaxed);
         }
         Ok(revived)
+    }
+
+    /// Forgets a dead letter that an operator handed to humans; `false` when there is none.
+    pub async fn discard_dead(&self, environment: &str, ticket_id: u64) -> anyhow::Result<bool> {
+        let store = self.store.clone();
+        let env = environment.to_string();
+        tokio::task::spawn_blocking(move || store.discard_dead(&env, ticket_id)).await?
+    }
+
+    /// How many tickets are in each state.
+    pub async fn summary(&self, now_ms: i64) -> anyhow::Result<InboxSummary> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.summary(now_ms)).await?
     }
 }

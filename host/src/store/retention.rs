@@ -51,6 +51,7 @@ mod tests {
             staged: serde_json::Value::Null,
             committed: None,
             duration_ms: 1,
+            received_at: None,
         }
     }
 

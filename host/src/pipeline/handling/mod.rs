@@ -122,6 +122,8 @@ pub async fn handle(gw: &Gateway, claimed: &Claimed) -> Report {
         staged: serde_json::Value::Null,
         committed: None,
         duration_ms: 0,
+        received_at: chrono::DateTime::from_timestamp_millis(claimed.received_at_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
     };
     let (attempt, next) = match resolve(gw, claimed) {
         Err(reason) => (
@@ -187,7 +189,8 @@ fn resolve<'a>(gw: &'a Gateway, claimed: &'a Claimed) -> Result<Job<'a>, String>
             endpoint.brand, n.environment
         ));
     };
-    let mode = endpoint.mode.unwrap_or(brand.brand.mode);
+    // An operator's Listening/Live switch (the console) wins over the config.
+    let mode = gw.effective_mode(endpoint, &brand.brand);
     Ok(Job {
         gw,
         claim: claimed,
@@ -316,4 +319,75 @@ pub(crate) fn read_failed(e: ZendeskError, job: &Job<'_>) -> End {
         _ => format!("cannot read the ticket: {e}"),
     };
     End::Finished(Outcome::Failed, reason)
+}
+
+/// An operator hands a dead letter to humans (the console): the hand-off step as the
+/// gateway would have done it (an internal note, the error tag, the seat unassigned),
+/// recorded in the audit; then the inbox forgets the ticket. `Err` says why the ticket
+/// could not be handed off; it then stays a dead letter.
+pub async fn hand_off_dead_letter(
+    gw: &Gateway,
+    dead: &crate::store::inbox::DeadLetter,
+    by: &str,
+) -> Result<(), String> {
+    let started = Instant::now();
+    // Not a claim of the inbox: the row stays dead (no worker takes it) while this runs.
+    let claimed = Claimed {
+        notification: crate::store::inbox::Notification {
+            environment: dead.environment.clone(),
+            ticket_id: dead.ticket_id,
+            endpoint: dead.endpoint.clone(),
+        },
+        attempts: dead.attempts,
+        claim_id: 0,
+        first_failure_at_ms: None,
+        intent: None,
+        received_at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let job = resolve(gw, &claimed)?;
+    let note = format!(
+        "The AI could not handle this ticket ({}); an operator ({by}) handed it to humans. \
+         Please take this ticket over.",
+        dead.reason
+    );
+    let reason = format!(
+        "handed to humans by an operator ({by}) after: {}",
+        dead.reason
+    );
+    let mut reads = crate::zendesk::ReadCache::default();
+    let attempt = hand_off::hand_off(&job, &mut reads, &note, reason).await;
+    let End::Finished(outcome, reason) = attempt.end else {
+        return Err(format!(
+            "Zendesk did not take the hand-off of ticket {} now; it stays a dead letter",
+            dead.ticket_id
+        ));
+    };
+    if attempt.committed.is_none() {
+        return Err(reason);
+    }
+    let record = AuditRecord {
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ticket_id: dead.ticket_id,
+        brand: job.brand.brand.name.clone(),
+        environment: dead.environment.clone(),
+        endpoint: dead.endpoint.clone(),
+        mode: job.mode.to_string(),
+        plugin_version: job.brand.plugin.version.clone(),
+        outcome,
+        reason,
+        staged: serde_json::Value::Null,
+        committed: attempt.committed,
+        duration_ms: started.elapsed().as_millis() as u64,
+        received_at: None,
+    };
+    let audit = gw.audit.clone();
+    tokio::task::spawn_blocking(move || audit.record(&record))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("the hand-off was written but not recorded in the audit: {e:#}"))?;
+    gw.inbox
+        .discard_dead(&dead.environment, dead.ticket_id)
+        .await
+        .map_err(|e| format!("cannot forget the dead letter: {e:#}"))?;
+    Ok(())
 }

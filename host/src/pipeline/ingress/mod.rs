@@ -40,6 +40,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             "/admin/dead-letters/{environment}/{ticket}/retry",
             post(admin::retry_dead_letter),
         )
+        .nest("/console", crate::pipeline::console::router(gw.clone()))
         .fallback(not_found)
         .layer(axum::Extension(Arc::new(replay::Replays::default())))
         .with_state(gw)
