@@ -175,6 +175,7 @@ async fn rate_limit_and_outage_storms_delay_but_lose_nothing() {
         status: 429,
         retry_after: Some(1),
         times: 4,
+        ..Default::default()
     });
     h.sim.inject_fault(Fault {
         method: None,
@@ -182,6 +183,7 @@ async fn rate_limit_and_outage_storms_delay_but_lose_nothing() {
         status: 503,
         retry_after: None,
         times: 6,
+        ..Default::default()
     });
     for id in &ids {
         h.notify(TRIAGE_TOKEN, *id).await;

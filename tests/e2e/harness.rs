@@ -128,6 +128,10 @@ base_url = "{sim_url}"
 email = "gladly-ai@example.com"
 api_token_file = "{api_token_file}"
 requests_per_minute = 6000
+# The whole of Zendesk's Update Ticket limit (the tests have no human agents unless
+# they say so), and no catch-up sweep unless a test turns it on.
+ticket_updates_per_minute = 100
+sweep_every_secs = 0
 "#,
         data = data_dir.display()
     );

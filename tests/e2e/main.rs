@@ -14,3 +14,4 @@ mod reload;
 mod sandbox;
 mod setup;
 mod startup;
+mod zendesk_real;

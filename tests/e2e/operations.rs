@@ -113,6 +113,7 @@ async fn readyz_reports_refused_credentials_until_they_work_again() {
         status: 401,
         retry_after: None,
         times: 1,
+        ..Default::default()
     });
     let id = h.ticket("Billing", "Charged twice");
     h.notify(TRIAGE_TOKEN, id).await;

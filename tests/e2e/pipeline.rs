@@ -152,6 +152,7 @@ async fn a_safe_update_conflict_runs_the_plugin_again_on_fresh_data() {
         status: 409,
         retry_after: None,
         times: 1,
+        ..Default::default()
     });
     h.notify(TRIAGE_TOKEN, id).await;
     let runs = h.wait_runs(id, 1).await;

@@ -370,6 +370,7 @@ async fn setup_makes_one_trigger_per_brand_and_failures_name_environment_and_obj
         status: 422,
         retry_after: None,
         times: 1,
+        ..Default::default()
     });
     let report = setup(&config, &options).await.unwrap();
     let failures = report.failures();

@@ -105,7 +105,20 @@ pub struct Environment {
     /// trailing slash); `setup` points each endpoint's webhook at
     /// `<public_base_url>/notify/<token>`. Only `setup` needs it.
     pub public_base_url: Option<String>,
+    /// The gateway's budget of `PUT /api/v2/tickets/{id}` a minute. Zendesk allows 100
+    /// per account, human agents' saves in the UI included: the default 50 leaves the
+    /// humans half.
+    pub ticket_updates_per_minute: u32,
+    /// Seconds between catch-up sweeps (tickets whose notification never came); 0: off.
+    pub sweep_every_secs: u64,
 }
+
+/// The default `ticket_updates_per_minute`: half of Zendesk's Update Ticket limit.
+pub const DEFAULT_TICKET_UPDATES_PER_MINUTE: u32 = 50;
+/// Zendesk's Update Ticket limit per account and minute; the budget may not exceed it.
+pub const ZENDESK_TICKET_UPDATES_PER_MINUTE: u32 = 100;
+/// The default `sweep_every_secs`: every 5 minutes.
+pub const DEFAULT_SWEEP_EVERY_SECS: u64 = 300;
 
 /// Listening or live, as configured for a brand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -312,6 +325,18 @@ struct RawEnvironment {
     #[serde(default = "default_rpm")]
     requests_per_minute: u32,
     public_base_url: Option<String>,
+    #[serde(default = "default_ticket_updates")]
+    ticket_updates_per_minute: u32,
+    #[serde(default = "default_sweep_every")]
+    sweep_every_secs: u64,
+}
+
+fn default_ticket_updates() -> u32 {
+    DEFAULT_TICKET_UPDATES_PER_MINUTE
+}
+
+fn default_sweep_every() -> u64 {
+    DEFAULT_SWEEP_EVERY_SECS
 }
 
 #[derive(Deserialize)]
@@ -543,6 +568,15 @@ impl Config {
                     "must be at least 1".into(),
                 ));
             }
+            if !(1..=ZENDESK_TICKET_UPDATES_PER_MINUTE).contains(&e.ticket_updates_per_minute) {
+                return Err(err(
+                    &format!("{key}.ticket_updates_per_minute"),
+                    format!(
+                        "must be 1 to {ZENDESK_TICKET_UPDATES_PER_MINUTE} (Zendesk's Update Ticket limit per account, \
+                         shared with the human agents; the default {DEFAULT_TICKET_UPDATES_PER_MINUTE} leaves them half)"
+                    ),
+                ));
+            }
             let public_base_url = match e.public_base_url {
                 None => None,
                 Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
@@ -564,6 +598,8 @@ impl Config {
                     api_token,
                     requests_per_minute: e.requests_per_minute,
                     public_base_url,
+                    ticket_updates_per_minute: e.ticket_updates_per_minute,
+                    sweep_every_secs: e.sweep_every_secs,
                 },
             );
         }

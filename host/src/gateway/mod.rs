@@ -15,6 +15,7 @@ use crate::runtime::engine::{EnginePolicy, PluginEngine};
 use crate::runtime::plugin::PluginLoader;
 use crate::store::audit::AuditLog;
 use crate::store::inbox::{InboxStore, SqliteInbox};
+use crate::store::sweep::SweepCursors;
 use crate::store::Inbox;
 use crate::telemetry::Metrics;
 use crate::zendesk::ClientOptions;
@@ -56,6 +57,8 @@ pub struct Gateway {
     pub inbox: Inbox,
     /// The audit trail.
     pub audit: Arc<AuditLog>,
+    /// The catch-up sweep's cursor per environment.
+    pub sweep: Arc<SweepCursors>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Wakes idle workers when a notification arrives.
@@ -82,6 +85,7 @@ impl Gateway {
         let db = config.gateway.data_dir.join("gateway.db");
         let inbox = Arc::new(SqliteInbox::open(&db, config.gateway.durable_fsync)?);
         let audit = Arc::new(AuditLog::open(&db)?);
+        let sweep = Arc::new(SweepCursors::open(&db)?);
 
         let engine = PluginEngine::new(&EnginePolicy::for_config(&config))?;
         let loader = PluginLoader::with_cache(
@@ -112,6 +116,7 @@ impl Gateway {
             loader,
             inbox: Inbox::open(inbox)?,
             audit,
+            sweep,
             metrics,
             work_available: Notify::new(),
             shutting_down: AtomicBool::new(false),

@@ -1,6 +1,8 @@
 //! Running the gateway: the HTTP server and the workers together, with a graceful stop;
-//! [`watch`] reloads what changes on disk.
+//! [`watch`] reloads what changes on disk; [`sweep`] catches up on notifications
+//! Zendesk lost.
 
+pub mod sweep;
 pub mod watch;
 
 use crate::config::Config;
@@ -22,6 +24,7 @@ pub struct RunningGateway {
     stop_http: Option<oneshot::Sender<()>>,
     http: JoinHandle<()>,
     workers: tokio::task::JoinSet<()>,
+    sweeper: JoinHandle<()>,
     _watcher: Option<crate::service::watch::ReloadWatcher>,
 }
 
@@ -42,6 +45,7 @@ impl RunningGateway {
     /// leaves everything else in the inbox for the next start.
     pub async fn shutdown(mut self, grace: Duration) {
         self.gateway.begin_shutdown();
+        self.sweeper.abort();
         if let Some(stop) = self.stop_http.take() {
             let _ = stop.send(());
         }
@@ -76,6 +80,7 @@ pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<Run
         }
     });
     let workers = spawn_workers(gateway.clone());
+    let sweeper = tokio::spawn(crate::service::sweep::run(gateway.clone()));
     // Without a watcher the gateway still serves; it just needs a restart to see changes.
     let watcher = match crate::service::watch::spawn(gateway.clone()) {
         Ok(w) => Some(w),
@@ -91,6 +96,7 @@ pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<Run
         stop_http: Some(stop_tx),
         http,
         workers,
+        sweeper,
         _watcher: watcher,
     })
 }

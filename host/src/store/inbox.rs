@@ -61,6 +61,8 @@ pub trait InboxStore: Send + Sync {
     fn retry_at(&self, c: &Claimed, at_ms: i64, reason: &str) -> anyhow::Result<()>;
     /// Tickets waiting or running.
     fn depth(&self) -> anyhow::Result<usize>;
+    /// Whether a ticket of an environment is waiting or running.
+    fn holds(&self, environment: &str, ticket_id: u64) -> anyhow::Result<bool>;
     /// The earliest time a waiting ticket becomes due, if any is waiting.
     fn next_due(&self) -> anyhow::Result<Option<i64>>;
     /// At start-up: runs that were in progress when the process died are owed again.
@@ -209,6 +211,15 @@ impl InboxStore for SqliteInbox {
             .conn()
             .query_row("SELECT COUNT(*) FROM inbox", [], |r| r.get(0))?;
         Ok(n as usize)
+    }
+
+    fn holds(&self, environment: &str, ticket_id: u64) -> anyhow::Result<bool> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM inbox WHERE environment = ?1 AND ticket_id = ?2",
+            params![environment, ticket_id as i64],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     fn next_due(&self) -> anyhow::Result<Option<i64>> {

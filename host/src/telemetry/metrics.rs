@@ -61,6 +61,13 @@ pub struct LlmLabels {
     pub result: String,
 }
 
+/// Labels of a per-environment metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvironmentLabels {
+    /// Environment name.
+    pub environment: String,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -80,6 +87,9 @@ pub struct Metrics {
     pub llm_calls: Family<LlmLabels, Counter>,
     /// Language-model tokens (prompt and answer), per brand.
     pub llm_tokens: Family<BrandLabels, Counter>,
+    /// Tickets the catch-up sweep found owed a run without a notification (each one a
+    /// notification Zendesk lost), per environment.
+    pub sweep_found: Family<EnvironmentLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -101,6 +111,12 @@ impl Default for Metrics {
         let reloads = Family::<ReloadLabels, Counter>::default();
         let llm_calls = Family::<LlmLabels, Counter>::default();
         let llm_tokens = Family::<BrandLabels, Counter>::default();
+        let sweep_found = Family::<EnvironmentLabels, Counter>::default();
+        registry.register(
+            "sweep_found",
+            "Tickets the catch-up sweep enqueued because their notification never came, by environment",
+            sweep_found.clone(),
+        );
         registry.register(
             "notifications",
             "Notifications received, by endpoint and result",
@@ -147,6 +163,7 @@ impl Default for Metrics {
             reloads,
             llm_calls,
             llm_tokens,
+            sweep_found,
         }
     }
 }
