@@ -7,10 +7,12 @@ mod harness;
 mod durability;
 
 mod ingress;
+mod isolation;
 mod operations;
 mod pipeline;
 mod plugins;
 mod reload;
+mod run_model;
 mod sandbox;
 mod setup;
 mod startup;

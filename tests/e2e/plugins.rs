@@ -267,7 +267,13 @@ async fn model_failures_hand_the_ticket_off_and_never_reach_the_customer() {
 async fn token_budget_and_concurrency_are_enforced_per_brand() {
     let fake = FakeLlm::start().await;
     let fixture = answerable();
-    let config = example_config(Some(&fake), "max_tokens_per_run = 120\nconcurrency = 1");
+    // The budget fits the agent's prompt (estimated at 4 bytes a token before sending)
+    // with less than the 400 answer tokens it asks for left over.
+    let budget = 1500;
+    let config = example_config(
+        Some(&fake),
+        &format!("max_tokens_per_run = {budget}\nconcurrency = 1"),
+    );
     let replayer = std::sync::Arc::new(Replayer::new(&config, "northwind-assistant").unwrap());
     fake.always(Behavior::Slow(
         Duration::from_millis(300),
@@ -285,9 +291,15 @@ async fn token_budget_and_concurrency_are_enforced_per_brand() {
     }
     assert_eq!(fake.max_in_flight(), 1, "concurrency = 1 holds across runs");
     for body in fake.bodies() {
+        let prompt: u64 = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap_or_default().len() as u64 / 4 + 4)
+            .sum();
         assert!(
-            body["max_tokens"].as_u64().unwrap() <= 120,
-            "max_tokens capped by the budget: {body}"
+            body["max_tokens"].as_u64().unwrap() <= budget - prompt,
+            "max_tokens capped by what the budget leaves after the prompt: {body}"
         );
     }
 }

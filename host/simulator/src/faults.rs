@@ -46,6 +46,10 @@ pub struct Fault {
     pub method: Option<String>,
     /// Match only paths (with query) containing this text; `None` matches any.
     pub path_contains: Option<String>,
+    /// Match only this exact path, query and `.json` suffix left out
+    /// (`/api/v2/tickets/5` matches `GET /api/v2/tickets/5.json?include=x`, not
+    /// `/api/v2/tickets/5/comments`); `None` matches any.
+    pub path_is: Option<String>,
     /// The status to answer (429, 503, 500, 403, 422, 409, 401, 404, ...); 0 serves
     /// the request normally (with a hold or a drop).
     pub status: u16,
@@ -76,6 +80,8 @@ struct FaultSpec {
     #[serde(default)]
     path_contains: Option<String>,
     #[serde(default)]
+    path_is: Option<String>,
+    #[serde(default)]
     status: u16,
     #[serde(default)]
     retry_after: Option<u32>,
@@ -103,6 +109,7 @@ impl From<FaultSpec> for Fault {
         Fault {
             method: s.method,
             path_contains: s.path_contains,
+            path_is: s.path_is,
             status: s.status,
             retry_after: s.retry_after,
             times,
@@ -121,6 +128,7 @@ impl Default for Fault {
         Fault {
             method: None,
             path_contains: None,
+            path_is: None,
             status: 0,
             retry_after: None,
             times: 1,
@@ -278,6 +286,7 @@ impl Faults {
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && f.path_contains.as_deref().is_none_or(|p| path.contains(p))
+                && f.path_is.as_deref().is_none_or(|p| bare_path(path) == p)
         })?;
         let fault = self.pending[i].fault.clone();
         let times = &mut self.pending[i].fault.times;
@@ -379,4 +388,10 @@ mod tests {
         assert!(Fault::once(503).check().is_ok());
         assert!(Fault::dropped_after_commit().check().is_ok());
     }
+}
+
+/// A request path without its query and `.json` suffix.
+fn bare_path(path: &str) -> &str {
+    let path = path.split('?').next().unwrap_or("");
+    path.strip_suffix(".json").unwrap_or(path)
 }

@@ -7,7 +7,75 @@ use super::BrandCapabilities;
 use crate::bindings::PluginError;
 use crate::config::{Brand, Limits};
 use crate::zendesk::{ReadCache, Seat, ZendeskClient, ZendeskError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The time a run spends waiting on the gateway's own services (Zendesk, the model, the
+/// quota), shared with the runner: that time is the gateway's, so it does not count
+/// against the plugin's deadline. Atomics, because the runner reads it while the run's
+/// future holds the context.
+#[derive(Debug)]
+pub struct HostClock {
+    origin: Instant,
+    /// Milliseconds spent in finished host waits.
+    waited_ms: AtomicU64,
+    /// When the host wait in progress started (ms since `origin`, plus one), 0 if none.
+    waiting_since: AtomicU64,
+}
+
+impl Default for HostClock {
+    fn default() -> Self {
+        HostClock {
+            origin: Instant::now(),
+            waited_ms: AtomicU64::new(0),
+            waiting_since: AtomicU64::new(0),
+        }
+    }
+}
+
+impl HostClock {
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// Time spent waiting on host services so far, the wait in progress included.
+    pub fn waited(&self) -> Duration {
+        let done = self.waited_ms.load(Ordering::Relaxed);
+        Duration::from_millis(done + self.current_wait().as_millis() as u64)
+    }
+
+    /// How long the host wait in progress has lasted (zero when none is).
+    pub fn current_wait(&self) -> Duration {
+        match self.waiting_since.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            since => Duration::from_millis(self.now_ms().saturating_sub(since - 1)),
+        }
+    }
+
+    /// Runs `f`, a wait on a host service, off the plugin's clock.
+    pub async fn wait<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.waiting_since
+            .store(self.now_ms() + 1, Ordering::Relaxed);
+        let out = f.await;
+        let since = self.waiting_since.swap(0, Ordering::Relaxed);
+        if since > 0 {
+            let took = self.now_ms().saturating_sub(since - 1);
+            self.waited_ms.fetch_add(took, Ordering::Relaxed);
+        }
+        out
+    }
+}
+
+/// A failure of a service the gateway depends on (not of the plugin) during a run: the
+/// plugin decided on incomplete data, so the ticket runs again later instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceFailure {
+    /// What failed, in words (names the service and the call).
+    pub message: String,
+    /// When the service asked to be called again, if it did.
+    pub retry_after: Option<Duration>,
+}
 
 /// Everything a run can see and stage, besides WASI.
 pub struct RunContext {
@@ -29,16 +97,32 @@ pub struct RunContext {
     pub log_lines: usize,
     /// Log lines dropped over the limit.
     pub dropped_log_lines: usize,
-    /// Actions the host refused, in order, for the audit trail.
+    /// Actions the host refused, in order, for the audit trail: at most
+    /// [`MAX_REFUSALS_KEPT`], each cut to [`MAX_REFUSAL_BYTES`].
     pub refusals: Vec<String>,
-    /// A Zendesk failure during a read that may pass (quota, outage): the run's decision
-    /// was made on incomplete data, so the ticket is retried later instead.
-    pub transient_failure: Option<ZendeskError>,
+    /// Refusals beyond [`MAX_REFUSALS_KEPT`], counted only.
+    pub refusals_dropped: usize,
+    /// A failure of Zendesk or the model during the run that may pass (quota, outage,
+    /// timeout): the run's decision was made on incomplete data, so the ticket is retried
+    /// later instead, whatever the plugin decided.
+    pub service_failure: Option<ServiceFailure>,
+    /// Whether any host call failed (even for good): a plugin error after that may be
+    /// the host's doing, so it does not count towards quarantine.
+    pub host_call_failed: bool,
+    /// Time spent waiting on host services, off the plugin's clock.
+    pub clock: Arc<HostClock>,
     /// The brand's model, knowledge base and settings.
     pub capabilities: Arc<BrandCapabilities>,
     /// Model tokens this run has spent, against the brand's per-run budget.
     pub llm_tokens_used: u32,
+    /// Model calls this run has made (failed and refused ones included).
+    pub llm_calls: u32,
 }
+
+/// Refused actions kept per run for the audit trail and the reason (the rest are counted).
+pub const MAX_REFUSALS_KEPT: usize = 20;
+/// Longest text kept of one refusal.
+pub const MAX_REFUSAL_BYTES: usize = 300;
 
 impl RunContext {
     /// A context whose Zendesk client points nowhere, for runs that must not reach
@@ -53,6 +137,7 @@ impl RunContext {
             public_base_url: None,
             ticket_updates_per_minute: crate::config::DEFAULT_TICKET_UPDATES_PER_MINUTE,
             sweep_every_secs: 0,
+            admin: None,
         };
         let client = ZendeskClient::new(
             &offline,
@@ -95,9 +180,13 @@ impl RunContext {
             log_lines: 0,
             dropped_log_lines: 0,
             refusals: Vec::new(),
-            transient_failure: None,
+            refusals_dropped: 0,
+            service_failure: None,
+            host_call_failed: false,
+            clock: Arc::default(),
             capabilities,
             llm_tokens_used: 0,
+            llm_calls: 0,
         }
     }
 }
@@ -112,12 +201,32 @@ impl RunContext {
         what: &str,
         r: Refused,
     ) -> wasmtime::Result<Result<T, PluginError>> {
-        tracing::info!(
-            brand = %self.brand.name, ticket = self.ticket_id, plugin_version = %self.plugin_version,
-            action = what, reason = %r.0, "plugin action refused"
-        );
-        self.refusals.push(format!("{what}: {}", r.0));
-        Ok(Err(PluginError::NotAllowed(r.0)))
+        let reason = super::log::truncate(&r.0, MAX_REFUSAL_BYTES);
+        // A refusal is a log line the plugin caused: it counts against the same budget,
+        // so a plugin asking again and again cannot flood the log.
+        if self.log_lines < self.limits().max_log_lines {
+            self.log_lines += 1;
+            tracing::info!(
+                brand = %self.brand.name, ticket = self.ticket_id, plugin_version = %self.plugin_version,
+                action = what, reason, "plugin action refused"
+            );
+        } else {
+            self.dropped_log_lines += 1;
+        }
+        if self.refusals.len() < MAX_REFUSALS_KEPT {
+            self.refusals.push(format!("{what}: {reason}"));
+        } else {
+            self.refusals_dropped += 1;
+        }
+        Ok(Err(PluginError::NotAllowed(reason.to_string())))
+    }
+
+    /// Records a passing failure of a service; the first one is kept.
+    pub(super) fn service_failed(&mut self, failure: ServiceFailure) {
+        self.host_call_failed = true;
+        if self.service_failure.is_none() {
+            self.service_failure = Some(failure);
+        }
     }
 
     pub(super) fn zendesk_error(&mut self, e: ZendeskError) -> PluginError {
@@ -125,8 +234,12 @@ impl RunContext {
             brand = %self.brand.name, ticket = self.ticket_id, plugin_version = %self.plugin_version,
             error = %e, "Zendesk read failed during a plugin run"
         );
-        if e.is_transient() && self.transient_failure.is_none() {
-            self.transient_failure = Some(e.clone());
+        self.host_call_failed = true;
+        if e.is_transient() {
+            self.service_failed(ServiceFailure {
+                message: e.to_string(),
+                retry_after: e.retry_after,
+            });
         }
         to_plugin_error(e)
     }

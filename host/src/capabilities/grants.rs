@@ -68,16 +68,36 @@ pub fn text(what: &str, body: String, max_bytes: usize) -> Result<String, Refuse
     Ok(body)
 }
 
-/// Zendesk tags: lower case, no spaces (Zendesk turns spaces into underscores), at most
-/// 80 characters, not empty.
+/// Longest tag, in bytes (Zendesk's limit is 80 characters; bytes are what is checked,
+/// so a tag of non-ASCII letters holds fewer than 80 of them).
+pub const MAX_TAG_BYTES: usize = 80;
+
+/// Zendesk tags: lower case, no spaces (Zendesk turns spaces into underscores), 1 to
+/// [`MAX_TAG_BYTES`] bytes, no commas, no control characters (a NUL would reach Zendesk).
+/// The error quotes the start of a refused tag only: it is kept in the audit trail.
 pub fn tags(tags: Vec<String>) -> Result<Vec<String>, Refused> {
     tags.into_iter()
         .map(|t| {
+            // Refused before any work on it: lower-casing a megabyte costs the host more
+            // than the tag is worth (lower case may grow a text, never by 4 times).
+            if t.trim().len() > MAX_TAG_BYTES * 4 {
+                let shown = super::log::truncate(&t, 40);
+                return Err(Refused(format!(
+                    "{shown:?}... ({} bytes) is not a valid tag (1 to {MAX_TAG_BYTES} bytes)",
+                    t.len()
+                )));
+            }
+            let bad = t.chars().any(char::is_control);
             let t = t.trim().to_lowercase().replace(char::is_whitespace, "_");
-            if t.is_empty() || t.len() > 80 || t.contains(',') {
+            if t.is_empty() || t.len() > MAX_TAG_BYTES || t.contains(',') || bad {
+                let shown = super::log::truncate(&t, 40);
+                let cut = if shown.len() < t.len() { "..." } else { "" };
                 Err(Refused(format!(
-                    "{t:?} is not a valid tag (1 to 80 characters, no commas)"
+                    "{shown:?}{cut} ({} bytes) is not a valid tag (1 to {MAX_TAG_BYTES} bytes, no commas, no control characters)",
+                    t.len()
                 )))
+            } else if t == super::actions::staging::HANDOFF_ERROR_TAG {
+                Err(Refused(format!("the tag {t} belongs to the gateway's hand-offs")))
             } else {
                 Ok(t)
             }
@@ -166,5 +186,19 @@ mod tests {
         );
         assert!(tags(vec!["a,b".into()]).is_err());
         assert!(tags(vec!["".into()]).is_err());
+        assert!(
+            tags(vec!["nul\0byte".into()]).is_err(),
+            "control characters"
+        );
+        assert!(
+            tags(vec!["bell\u{7}".into()]).is_err(),
+            "control characters"
+        );
+        assert!(tags(vec!["ai_handoff_error".into()]).is_err());
+        assert!(tags(vec!["AI_Handoff_Error".into()]).is_err());
+        let long = tags(vec!["t".repeat(1 << 20)]).unwrap_err().0;
+        assert!(long.len() < 200 && long.contains("1048576 bytes"), "{long}");
+        assert!(tags(vec!["é".repeat(40)]).is_ok(), "80 bytes");
+        assert!(tags(vec!["é".repeat(41)]).unwrap_err().0.contains("bytes"));
     }
 }

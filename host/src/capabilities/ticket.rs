@@ -37,7 +37,12 @@ impl types::Host for RunContext {}
 impl ticket::Host for RunContext {
     async fn get(&mut self) -> wasmtime::Result<Result<ticket::TicketInfo, PluginError>> {
         let c = self;
-        match c.reads.ticket(&c.client, c.ticket_id).await {
+        match c
+            .clock
+            .clone()
+            .wait(c.reads.ticket(&c.client, c.ticket_id))
+            .await
+        {
             Ok(t) => Ok(Ok(ticket_info(t))),
             Err(e) => Ok(Err(c.zendesk_error(e))),
         }
@@ -45,7 +50,12 @@ impl ticket::Host for RunContext {
 
     async fn comments(&mut self) -> wasmtime::Result<Result<Vec<ticket::Comment>, PluginError>> {
         let c = self;
-        match c.reads.comments(&c.client, c.ticket_id).await {
+        match c
+            .clock
+            .clone()
+            .wait(c.reads.comments(&c.client, c.ticket_id))
+            .await
+        {
             Ok(list) => Ok(Ok(list.iter().map(comment_info).collect())),
             Err(e) => Ok(Err(c.zendesk_error(e))),
         }
@@ -57,10 +67,20 @@ impl ticket::Host for RunContext {
             return Ok(Ok(seat_info(&c.seat)));
         }
         // Only the people on this ticket: requester, assignee, authors of comments.
-        if let Err(e) = c.reads.ticket(&c.client, c.ticket_id).await {
+        if let Err(e) = c
+            .clock
+            .clone()
+            .wait(c.reads.ticket(&c.client, c.ticket_id))
+            .await
+        {
             return Ok(Err(c.zendesk_error(e)));
         }
-        if let Err(e) = c.reads.comments(&c.client, c.ticket_id).await {
+        if let Err(e) = c
+            .clock
+            .clone()
+            .wait(c.reads.comments(&c.client, c.ticket_id))
+            .await
+        {
             return Ok(Err(c.zendesk_error(e)));
         }
         let on_ticket = match (c.reads.ticket_if_read(), c.reads.comments_if_read()) {
@@ -73,7 +93,7 @@ impl ticket::Host for RunContext {
         if let Some(u) = c.reads.user_if_read(id) {
             return Ok(Ok(user_info(u, id)));
         }
-        match c.client.user(id).await {
+        match c.clock.clone().wait(c.client.user(id)).await {
             Ok(u) => {
                 let info = user_info(&u, id);
                 c.reads.remember_user(id, u);

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::gateway::StartOptions;
 use crate::service::{launch, RunningGateway};
 use anyhow::Context;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use zendesk_simulator::{NewComment, NewTicket, SimUser, Simulator, SimulatorConfig};
 
@@ -102,16 +102,7 @@ fn tickets() -> Vec<DemoTicket> {
 /// Runs the demo.
 pub async fn run(keep_running: bool) -> anyhow::Result<()> {
     let work = std::env::temp_dir().join(format!("zendesk-gateway-demo-{}", std::process::id()));
-    let plugins_dir = work.join("plugins");
-    std::fs::create_dir_all(&plugins_dir)?;
-    std::fs::write(
-        plugins_dir.join("triage.wasm"),
-        crate::plugin_artifacts::TRIAGE_WASM,
-    )?;
-    std::fs::write(
-        plugins_dir.join("order_desk.wasm"),
-        crate::plugin_artifacts::ORDER_DESK_WASM,
-    )?;
+    let plugins_dir = write_plugins(&work)?;
 
     let sim_config = SimulatorConfig {
         users: customers(),
@@ -132,64 +123,12 @@ pub async fn run(keep_running: bool) -> anyhow::Result<()> {
     println!();
 
     let demo_tickets = tickets();
-    let mut created = Vec::new();
-    for t in &demo_tickets {
-        let ticket = simulator.create_ticket(NewTicket {
-            subject: t.subject.into(),
-            body: t.body.into(),
-            requester_id: t.requester,
-            brand_id: Some(t.brand_id),
-            ..Default::default()
-        });
-        created.push(ticket.id);
-    }
     let http = reqwest::Client::new();
-    println!(
-        "Round 1: {} new tickets; notifying the gateway as Zendesk's trigger would...",
-        created.len()
-    );
-    for (t, id) in demo_tickets.iter().zip(&created) {
-        notify(&http, &gateway, t.endpoint, *id).await?;
-    }
-    wait_until_handled(&gateway, created.len()).await?;
-
-    println!(
-        "Round 2: customers answer on {} tickets...",
-        demo_tickets
-            .iter()
-            .filter(|t| t.follow_up.is_some())
-            .count()
-    );
-    let mut expected_runs = created.len();
-    for (t, id) in demo_tickets.iter().zip(&created) {
-        if let Some(text) = t.follow_up {
-            simulator.add_comment(
-                *id,
-                NewComment {
-                    author_id: t.requester,
-                    body: text.into(),
-                    public: true,
-                },
-            )?;
-            notify(&http, &gateway, t.endpoint, *id).await?;
-            expected_runs += 1;
-        }
-    }
-    wait_until_handled(&gateway, expected_runs).await?;
+    let created = first_round(&simulator, &gateway, &http, &demo_tickets).await?;
+    let runs = second_round(&simulator, &gateway, &http, &demo_tickets, &created).await?;
     println!();
     print_table(&simulator, &gateway, &demo_tickets, &created);
-
-    let calls = simulator.calls();
-    let gets = calls.iter().filter(|c| c.method == "GET").count();
-    let puts = calls.iter().filter(|c| c.method == "PUT").count();
-    println!();
-    println!(
-        "Zendesk API calls: {} in all ({} GET, {} PUT) for {} runs, users/me included.",
-        calls.len(),
-        gets,
-        puts,
-        expected_runs
-    );
+    print_calls(&simulator, runs);
     if keep_running {
         println!();
         println!("Still running. Try:");
@@ -205,6 +144,99 @@ pub async fn run(keep_running: bool) -> anyhow::Result<()> {
     gateway.shutdown(Duration::from_secs(5)).await;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// The example plugins, written to `<work>/plugins`, which is returned.
+fn write_plugins(work: &Path) -> anyhow::Result<PathBuf> {
+    let plugins_dir = work.join("plugins");
+    std::fs::create_dir_all(&plugins_dir)?;
+    std::fs::write(
+        plugins_dir.join("triage.wasm"),
+        crate::plugin_artifacts::TRIAGE_WASM,
+    )?;
+    std::fs::write(
+        plugins_dir.join("order_desk.wasm"),
+        crate::plugin_artifacts::ORDER_DESK_WASM,
+    )?;
+    Ok(plugins_dir)
+}
+
+/// Round 1: the demo tickets are created and notified; returns their ids, in order.
+async fn first_round(
+    simulator: &Simulator,
+    gateway: &RunningGateway,
+    http: &reqwest::Client,
+    demo_tickets: &[DemoTicket],
+) -> anyhow::Result<Vec<u64>> {
+    let mut created = Vec::new();
+    for t in demo_tickets {
+        let ticket = simulator.create_ticket(NewTicket {
+            subject: t.subject.into(),
+            body: t.body.into(),
+            requester_id: t.requester,
+            brand_id: Some(t.brand_id),
+            ..Default::default()
+        });
+        created.push(ticket.id);
+    }
+    println!(
+        "Round 1: {} new tickets; notifying the gateway as Zendesk's trigger would...",
+        created.len()
+    );
+    for (t, id) in demo_tickets.iter().zip(&created) {
+        notify(http, gateway, t.endpoint, *id).await?;
+    }
+    wait_until_handled(gateway, created.len()).await?;
+    Ok(created)
+}
+
+/// Round 2: customers answer where the demo has a follow-up; returns the runs in all.
+async fn second_round(
+    simulator: &Simulator,
+    gateway: &RunningGateway,
+    http: &reqwest::Client,
+    demo_tickets: &[DemoTicket],
+    created: &[u64],
+) -> anyhow::Result<usize> {
+    println!(
+        "Round 2: customers answer on {} tickets...",
+        demo_tickets
+            .iter()
+            .filter(|t| t.follow_up.is_some())
+            .count()
+    );
+    let mut expected_runs = created.len();
+    for (t, id) in demo_tickets.iter().zip(created) {
+        if let Some(text) = t.follow_up {
+            simulator.add_comment(
+                *id,
+                NewComment {
+                    author_id: t.requester,
+                    body: text.into(),
+                    public: true,
+                },
+            )?;
+            notify(http, gateway, t.endpoint, *id).await?;
+            expected_runs += 1;
+        }
+    }
+    wait_until_handled(gateway, expected_runs).await?;
+    Ok(expected_runs)
+}
+
+/// What the runs cost in Zendesk API calls.
+fn print_calls(simulator: &Simulator, runs: usize) {
+    let calls = simulator.calls();
+    let gets = calls.iter().filter(|c| c.method == "GET").count();
+    let puts = calls.iter().filter(|c| c.method == "PUT").count();
+    println!();
+    println!(
+        "Zendesk API calls: {} in all ({} GET, {} PUT) for {} runs, users/me included.",
+        calls.len(),
+        gets,
+        puts,
+        runs
+    );
 }
 
 fn demo_config(sim_url: &str, plugins: &Path, data: &Path, token: &str) -> anyhow::Result<Config> {

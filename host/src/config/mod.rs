@@ -6,8 +6,11 @@
 //! Errors name the file, the key and what is wrong, e.g.
 //! `gateway.toml: endpoints.acme-prod.brand: no brand named "acme" (known: retail, kids)`.
 
+mod loader;
+mod raw;
 pub mod secret;
 
+use loader::Loader;
 pub use secret::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -69,8 +72,18 @@ pub struct Limits {
     /// How often a run is repeated on fresh data after a safe-update conflict.
     pub max_conflict_retries: u32,
     /// After this many failed runs in a row, a plugin version is quarantined: its
-    /// tickets go straight to humans until a new version is loaded. 0 disables.
+    /// tickets go straight to humans until a new version is loaded, an operator
+    /// releases it, or a probe run succeeds. 0 disables.
     pub quarantine_after: u32,
+    /// Seconds a quarantined version waits before one ticket is let through as a probe
+    /// (half-open): success ends the quarantine, failure starts the wait again.
+    pub quarantine_probe_secs: u64,
+    /// Attempts of one ticket that met passing failures (Zendesk down, the model slow,
+    /// conflicts) before it is handed to humans.
+    pub max_attempts: u32,
+    /// Seconds since a ticket's first passing failure after which it is handed to
+    /// humans, however few attempts it had.
+    pub max_retry_secs: u64,
 }
 
 impl Default for Limits {
@@ -84,6 +97,9 @@ impl Default for Limits {
             max_log_lines: 200,
             max_conflict_retries: 3,
             quarantine_after: 5,
+            quarantine_probe_secs: 300,
+            max_attempts: 10,
+            max_retry_secs: 3600,
         }
     }
 }
@@ -111,6 +127,19 @@ pub struct Environment {
     pub ticket_updates_per_minute: u32,
     /// Seconds between catch-up sweeps (tickets whose notification never came); 0: off.
     pub sweep_every_secs: u64,
+    /// Credentials of an administrator for `setup` (webhooks, triggers and automations
+    /// need one); without them `setup` uses the seat's.
+    pub admin: Option<AdminCredentials>,
+}
+
+/// `admin_email` and `admin_api_token_env` / `admin_api_token_file` of an environment:
+/// the administrator `setup` acts as. The gateway itself never uses them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminCredentials {
+    /// The administrator's login email.
+    pub email: String,
+    /// The administrator's API token.
+    pub api_token: Secret,
 }
 
 /// The default `ticket_updates_per_minute`: half of Zendesk's Update Ticket limit.
@@ -191,6 +220,9 @@ pub struct LlmConfig {
     pub max_tokens_per_run: u32,
     /// Completions of this brand in flight at once, over all its runs.
     pub concurrency: usize,
+    /// Completions one run may ask for, failed ones included (`max_calls_per_run`,
+    /// default 20): bounds a plugin calling in a loop against a model that answers.
+    pub max_calls_per_run: u32,
 }
 
 /// A secret URL Zendesk posts notifications to.
@@ -250,153 +282,6 @@ pub struct ConfigError {
     pub message: String,
 }
 
-// ---- The file format (serde), kept apart from the validated types above. ----
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    gateway: RawGateway,
-    #[serde(default)]
-    limits: Limits,
-    #[serde(default)]
-    environments: BTreeMap<String, RawEnvironment>,
-    #[serde(default)]
-    brands: BTreeMap<String, RawBrand>,
-    #[serde(default)]
-    endpoints: BTreeMap<String, RawEndpoint>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGateway {
-    #[serde(default = "default_listen")]
-    listen: String,
-    #[serde(default = "default_data_dir")]
-    data_dir: PathBuf,
-    #[serde(default = "default_concurrency")]
-    concurrency: usize,
-    #[serde(default = "default_max_inbox_depth")]
-    max_inbox_depth: usize,
-    admin_token_env: Option<String>,
-    admin_token_file: Option<PathBuf>,
-    #[serde(default)]
-    durable_fsync: bool,
-}
-
-impl Default for RawGateway {
-    fn default() -> Self {
-        RawGateway {
-            listen: default_listen(),
-            data_dir: default_data_dir(),
-            concurrency: default_concurrency(),
-            max_inbox_depth: default_max_inbox_depth(),
-            admin_token_env: None,
-            admin_token_file: None,
-            durable_fsync: false,
-        }
-    }
-}
-
-fn default_listen() -> String {
-    "127.0.0.1:8080".into()
-}
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("gateway-data")
-}
-fn default_concurrency() -> usize {
-    8
-}
-fn default_max_inbox_depth() -> usize {
-    10_000
-}
-fn default_rpm() -> u32 {
-    400
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEnvironment {
-    base_url: Option<String>,
-    subdomain: Option<String>,
-    email: String,
-    api_token_env: Option<String>,
-    api_token_file: Option<PathBuf>,
-    #[serde(default = "default_rpm")]
-    requests_per_minute: u32,
-    public_base_url: Option<String>,
-    #[serde(default = "default_ticket_updates")]
-    ticket_updates_per_minute: u32,
-    #[serde(default = "default_sweep_every")]
-    sweep_every_secs: u64,
-}
-
-fn default_ticket_updates() -> u32 {
-    DEFAULT_TICKET_UPDATES_PER_MINUTE
-}
-
-fn default_sweep_every() -> u64 {
-    DEFAULT_SWEEP_EVERY_SECS
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBrand {
-    plugin: PathBuf,
-    mode: Mode,
-    #[serde(default)]
-    listening_drafts: DraftsIn,
-    #[serde(default)]
-    limits: Option<toml::Table>,
-    #[serde(default)]
-    allowed_agents: Vec<u64>,
-    #[serde(default)]
-    allowed_groups: Vec<u64>,
-    llm: Option<RawLlm>,
-    knowledge: Option<PathBuf>,
-    #[serde(default)]
-    settings: toml::Table,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLlm {
-    base_url: String,
-    model: String,
-    api_key_env: Option<String>,
-    api_key_file: Option<PathBuf>,
-    #[serde(default = "default_llm_timeout_ms")]
-    timeout_ms: u64,
-    #[serde(default = "default_llm_tokens_per_run")]
-    max_tokens_per_run: u32,
-    #[serde(default = "default_llm_concurrency")]
-    concurrency: usize,
-}
-
-fn default_llm_timeout_ms() -> u64 {
-    20_000
-}
-fn default_llm_tokens_per_run() -> u32 {
-    8_000
-}
-fn default_llm_concurrency() -> usize {
-    4
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEndpoint {
-    brand: String,
-    environment: String,
-    token: Option<String>,
-    token_env: Option<String>,
-    signing_secret_env: Option<String>,
-    signing_secret_file: Option<PathBuf>,
-    mode: Option<Mode>,
-    zendesk_brand: Option<String>,
-    zendesk_brand_id: Option<u64>,
-}
-
 /// Shortest endpoint token accepted: the token is the only thing that authenticates a
 /// notification when no signing secret is set, so it must not be guessable.
 pub const MIN_ENDPOINT_TOKEN_LEN: usize = 24;
@@ -405,12 +290,7 @@ impl Config {
     /// Reads, parses and validates a config file. Secrets named by `*_env` keys are
     /// read from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            key: "-".into(),
-            message: format!("cannot read the file: {e}"),
-        })?;
-        Config::parse(&text, path, &|name| std::env::var(name).ok())
+        Config::load_with(path, LoadOptions::default())
     }
 
     /// Like [`Config::load`] with [`LoadOptions`] (for `setup`).
@@ -439,427 +319,8 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         options: LoadOptions,
     ) -> Result<Config, ConfigError> {
-        let file = path.display().to_string();
-        let err = |key: &str, message: String| ConfigError {
-            file: file.clone(),
-            key: key.to_string(),
-            message,
-        };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            // toml's message already carries the line, column and key.
-            err("-", e.to_string().trim_end().replace('\n', " | "))
-        })?;
-        let base_dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let resolve = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base_dir.join(p)
-            }
-        };
-        let read_secret = |key: &str,
-                           env_name: &Option<String>,
-                           file_name: &Option<PathBuf>|
-         -> Result<Option<Secret>, ConfigError> {
-            match (env_name, file_name) {
-                (Some(_), Some(_)) => Err(err(
-                    key,
-                    "give either the `_env` or the `_file` form, not both".into(),
-                )),
-                (Some(var), None) => match env(var) {
-                    Some(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
-                    _ => Err(err(
-                        key,
-                        format!("environment variable {var} is not set or empty"),
-                    )),
-                },
-                (None, Some(f)) => {
-                    let full = resolve(f);
-                    let v = std::fs::read_to_string(&full).map_err(|e| {
-                        err(
-                            key,
-                            format!("cannot read secret file {}: {e}", full.display()),
-                        )
-                    })?;
-                    if v.trim().is_empty() {
-                        return Err(err(key, format!("secret file {} is empty", full.display())));
-                    }
-                    Ok(Some(Secret::new(v.trim())))
-                }
-                (None, None) => Ok(None),
-            }
-        };
-
-        let g = raw.gateway;
-        let listen: SocketAddr = g.listen.parse().map_err(|e| {
-            err(
-                "gateway.listen",
-                format!("{:?} is not an address like 127.0.0.1:8080: {e}", g.listen),
-            )
-        })?;
-        if g.concurrency == 0 {
-            return Err(err("gateway.concurrency", "must be at least 1".into()));
-        }
-        let gateway = GatewaySettings {
-            listen,
-            data_dir: resolve(&g.data_dir),
-            concurrency: g.concurrency,
-            max_inbox_depth: g.max_inbox_depth.max(1),
-            admin_token: read_secret(
-                "gateway.admin_token",
-                &g.admin_token_env,
-                &g.admin_token_file,
-            )?,
-            durable_fsync: g.durable_fsync,
-        };
-        validate_limits(&raw.limits).map_err(|m| err("limits", m))?;
-
-        let mut environments = BTreeMap::new();
-        for (name, e) in raw.environments {
-            let key = format!("environments.{name}");
-            let base_url = match (e.base_url, e.subdomain) {
-                (Some(_), Some(_)) => {
-                    return Err(err(
-                        &key,
-                        "give either base_url or subdomain, not both".into(),
-                    ))
-                }
-                (Some(url), None) => {
-                    if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        return Err(err(
-                            &format!("{key}.base_url"),
-                            format!("{url:?} must start with https:// (or http:// for a local simulator)"),
-                        ));
-                    }
-                    url.trim_end_matches('/').to_string()
-                }
-                (None, Some(sub)) => {
-                    if sub.is_empty() || !sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    {
-                        return Err(err(
-                            &format!("{key}.subdomain"),
-                            format!("{sub:?} is not a Zendesk subdomain (letters, digits, dashes)"),
-                        ));
-                    }
-                    format!("https://{sub}.zendesk.com")
-                }
-                (None, None) => return Err(err(&key, "needs base_url or subdomain".into())),
-            };
-            if !e.email.contains('@') {
-                return Err(err(
-                    &format!("{key}.email"),
-                    format!("{:?} is not an email address", e.email),
-                ));
-            }
-            let api_token = read_secret(&format!("{key}.api_token"), &e.api_token_env, &e.api_token_file)?
-                .ok_or_else(|| {
-                    err(
-                        &key,
-                        "needs api_token_env or api_token_file (the token itself never goes in the config)"
-                            .into(),
-                    )
-                })?;
-            if e.requests_per_minute == 0 {
-                return Err(err(
-                    &format!("{key}.requests_per_minute"),
-                    "must be at least 1".into(),
-                ));
-            }
-            if !(1..=ZENDESK_TICKET_UPDATES_PER_MINUTE).contains(&e.ticket_updates_per_minute) {
-                return Err(err(
-                    &format!("{key}.ticket_updates_per_minute"),
-                    format!(
-                        "must be 1 to {ZENDESK_TICKET_UPDATES_PER_MINUTE} (Zendesk's Update Ticket limit per account, \
-                         shared with the human agents; the default {DEFAULT_TICKET_UPDATES_PER_MINUTE} leaves them half)"
-                    ),
-                ));
-            }
-            let public_base_url = match e.public_base_url {
-                None => None,
-                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-                    Some(url.trim_end_matches('/').to_string())
-                }
-                Some(url) => {
-                    return Err(err(
-                        &format!("{key}.public_base_url"),
-                        format!("{url:?} must start with https:// (the gateway's URL as Zendesk reaches it)"),
-                    ))
-                }
-            };
-            environments.insert(
-                name.clone(),
-                Environment {
-                    name,
-                    base_url,
-                    email: e.email,
-                    api_token,
-                    requests_per_minute: e.requests_per_minute,
-                    public_base_url,
-                    ticket_updates_per_minute: e.ticket_updates_per_minute,
-                    sweep_every_secs: e.sweep_every_secs,
-                },
-            );
-        }
-
-        let mut brands = BTreeMap::new();
-        for (name, b) in raw.brands {
-            let key = format!("brands.{name}");
-            let limits = match b.limits {
-                None => raw.limits.clone(),
-                Some(overrides) => merge_limits(&raw.limits, overrides)
-                    .map_err(|m| err(&format!("{key}.limits"), m))?,
-            };
-            validate_limits(&limits).map_err(|m| err(&format!("{key}.limits"), m))?;
-            let llm = match b.llm {
-                None => None,
-                Some(l) => {
-                    let lkey = format!("{key}.llm");
-                    if !(l.base_url.starts_with("http://") || l.base_url.starts_with("https://")) {
-                        return Err(err(
-                            &format!("{lkey}.base_url"),
-                            format!("{:?} must start with https:// or http://", l.base_url),
-                        ));
-                    }
-                    if l.model.trim().is_empty() {
-                        return Err(err(&format!("{lkey}.model"), "must not be empty".into()));
-                    }
-                    if l.timeout_ms == 0 || l.max_tokens_per_run == 0 || l.concurrency == 0 {
-                        return Err(err(
-                            &lkey,
-                            "timeout_ms, max_tokens_per_run and concurrency must be above 0".into(),
-                        ));
-                    }
-                    Some(LlmConfig {
-                        base_url: l.base_url.trim_end_matches('/').to_string(),
-                        model: l.model,
-                        api_key: read_secret(
-                            &format!("{lkey}.api_key"),
-                            &l.api_key_env,
-                            &l.api_key_file,
-                        )?,
-                        timeout_ms: l.timeout_ms,
-                        max_tokens_per_run: l.max_tokens_per_run,
-                        concurrency: l.concurrency,
-                    })
-                }
-            };
-            let knowledge = match b.knowledge {
-                None => None,
-                Some(dir) => {
-                    let full = resolve(&dir);
-                    if !full.is_dir() {
-                        return Err(err(
-                            &format!("{key}.knowledge"),
-                            format!("{} is not a folder of Markdown articles", full.display()),
-                        ));
-                    }
-                    Some(full)
-                }
-            };
-            let mut settings = BTreeMap::new();
-            for (k, v) in b.settings {
-                let text = match v {
-                    toml::Value::String(s) => s,
-                    toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
-                        v.to_string()
-                    }
-                    toml::Value::Array(items) => items
-                        .iter()
-                        .map(|i| match i {
-                            toml::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    _ => {
-                        return Err(err(
-                            &format!("{key}.settings.{k}"),
-                            "must be a string, number, boolean or list".into(),
-                        ))
-                    }
-                };
-                settings.insert(k, text);
-            }
-            brands.insert(
-                name.clone(),
-                Brand {
-                    name,
-                    plugin: resolve(&b.plugin),
-                    mode: b.mode,
-                    listening_drafts: b.listening_drafts,
-                    limits,
-                    allowed_agents: b.allowed_agents,
-                    allowed_groups: b.allowed_groups,
-                    llm,
-                    knowledge,
-                    settings,
-                },
-            );
-        }
-
-        let mut endpoints = BTreeMap::new();
-        let mut seen_tokens: Vec<(String, String)> = Vec::new();
-        for (name, ep) in raw.endpoints {
-            let key = format!("endpoints.{name}");
-            if !brands.contains_key(&ep.brand) {
-                return Err(err(
-                    &format!("{key}.brand"),
-                    format!("no brand named {:?} (known: {})", ep.brand, known(&brands)),
-                ));
-            }
-            if !environments.contains_key(&ep.environment) {
-                return Err(err(
-                    &format!("{key}.environment"),
-                    format!(
-                        "no environment named {:?} (known: {})",
-                        ep.environment,
-                        known(&environments)
-                    ),
-                ));
-            }
-            let token =
-                match (ep.token, &ep.token_env) {
-                    (Some(_), Some(_)) => {
-                        return Err(err(&key, "give either token or token_env, not both".into()))
-                    }
-                    (Some(t), None) => Secret::new(t),
-                    (None, Some(var)) => env(var).map(Secret::new).ok_or_else(|| {
-                        err(
-                            &format!("{key}.token_env"),
-                            format!("environment variable {var} is not set"),
-                        )
-                    })?,
-                    (None, None) => return Err(err(
-                        &key,
-                        "needs token or token_env (generate one with `zendesk-gateway new-token`)"
-                            .into(),
-                    )),
-                };
-            let t = token.expose();
-            if t.len() < MIN_ENDPOINT_TOKEN_LEN
-                || !t
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(err(
-                    &format!("{key}.token"),
-                    format!(
-                        "must be at least {MIN_ENDPOINT_TOKEN_LEN} URL-safe characters (letters, digits, - and _); \
-                         generate one with `zendesk-gateway new-token`"
-                    ),
-                ));
-            }
-            if let Some((other, _)) = seen_tokens.iter().find(|(_, tok)| tok == t) {
-                return Err(err(
-                    &format!("{key}.token"),
-                    format!(
-                        "the same token is used by endpoints.{other}; each endpoint needs its own"
-                    ),
-                ));
-            }
-            seen_tokens.push((name.clone(), t.to_string()));
-            let signing_secret_missing = options.signing_secrets_may_be_missing
-                && (ep
-                    .signing_secret_file
-                    .as_ref()
-                    .is_some_and(|f| !resolve(f).exists())
-                    || ep
-                        .signing_secret_env
-                        .as_ref()
-                        .is_some_and(|v| env(v).is_none()));
-            let signing_secret = if signing_secret_missing {
-                None
-            } else {
-                read_secret(
-                    &format!("{key}.signing_secret"),
-                    &ep.signing_secret_env,
-                    &ep.signing_secret_file,
-                )?
-            };
-            let zendesk_brand = match (ep.zendesk_brand_id, ep.zendesk_brand) {
-                (Some(_), Some(_)) => {
-                    return Err(err(
-                        &key,
-                        "give either zendesk_brand_id or zendesk_brand (a name), not both".into(),
-                    ))
-                }
-                (Some(id), None) => Some(ZendeskBrand::Id(id)),
-                (None, Some(n)) if n.trim().is_empty() => {
-                    return Err(err(
-                        &format!("{key}.zendesk_brand"),
-                        "must not be empty".into(),
-                    ))
-                }
-                (None, Some(n)) => Some(ZendeskBrand::Name(n)),
-                (None, None) => None,
-            };
-            endpoints.insert(
-                name.clone(),
-                Endpoint {
-                    name,
-                    brand: ep.brand,
-                    environment: ep.environment,
-                    token,
-                    signing_secret,
-                    mode: ep.mode,
-                    signing_secret_file: ep.signing_secret_file.as_deref().map(resolve),
-                    signing_secret_env: ep.signing_secret_env,
-                    zendesk_brand,
-                },
-            );
-        }
-        if endpoints.is_empty() {
-            return Err(err(
-                "endpoints",
-                "at least one notification endpoint is needed".into(),
-            ));
-        }
-
-        Ok(Config {
-            source: path.to_path_buf(),
-            gateway,
-            limits: raw.limits,
-            environments,
-            brands,
-            endpoints,
-        })
+        Loader::new(path, env, options).config(text, path)
     }
-}
-
-fn known<V>(map: &BTreeMap<String, V>) -> String {
-    if map.is_empty() {
-        "none".into()
-    } else {
-        map.keys().cloned().collect::<Vec<_>>().join(", ")
-    }
-}
-
-fn validate_limits(l: &Limits) -> Result<(), String> {
-    if l.deadline_ms == 0 {
-        return Err("deadline_ms must be above 0".into());
-    }
-    if l.memory_mib == 0 || l.memory_mib > 4096 {
-        return Err(format!(
-            "memory_mib must be between 1 and 4096, not {}",
-            l.memory_mib
-        ));
-    }
-    Ok(())
-}
-
-/// Applies a brand's `[brands.X.limits]` table on top of the defaults, so a brand names
-/// only what it changes.
-fn merge_limits(defaults: &Limits, overrides: toml::Table) -> Result<Limits, String> {
-    let mut table = toml::Table::try_from(defaults).map_err(|e| e.to_string())?;
-    for (k, v) in overrides {
-        table.insert(k, v);
-    }
-    toml::Value::Table(table)
-        .try_into::<Limits>()
-        .map_err(|e| e.to_string().trim_end().to_string())
 }
 
 /// A new random endpoint token: 32 URL-safe characters (about 190 bits).

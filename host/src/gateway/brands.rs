@@ -123,36 +123,60 @@ impl Gateway {
             }
         };
         let version = crate::runtime::plugin::content_version(&bytes);
-        let known_bad = {
-            let status = self.status.lock().unwrap_or_else(|p| p.into_inner());
-            status
-                .get(brand)
-                .and_then(|s| s.last_failed_version.clone())
-        };
-        if known_bad.as_deref() == Some(version.as_str()) {
+        if self.nothing_new(brand, &version, &current) {
             return ReloadResult::Unchanged;
         }
+        let plugin = match self.load_checked(&current, bytes, &version).await {
+            Ok(plugin) => Arc::new(plugin),
+            Err(msg) => return ReloadResult::Failed(msg),
+        };
+        self.swap_plugin(brand, plugin);
+        tracing::info!(brand, previous_version = %current.plugin.version, plugin_version = %version, "plugin reloaded");
+        ReloadResult::Reloaded(version)
+    }
+
+    /// Whether the file's `version` is the one that failed last (not tried again) or
+    /// the one serving (an earlier failure is then history).
+    fn nothing_new(&self, brand: &str, version: &str, current: &BrandRuntime) -> bool {
+        let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let known_bad = status
+            .get(brand)
+            .and_then(|s| s.last_failed_version.as_deref());
+        if known_bad == Some(version) {
+            return true;
+        }
         if version == current.plugin.version {
-            // The file is the version serving again: an earlier failure is history.
-            let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(s) = status.get_mut(brand) {
                 s.last_error = None;
                 s.last_error_at = None;
                 s.last_failed_version = None;
             }
-            return ReloadResult::Unchanged;
+            return true;
         }
+        false
+    }
+
+    /// Compiles and probes the new file off the async threads; a failure is recorded
+    /// (with the version, so the same file is not tried again) and returned as text.
+    async fn load_checked(
+        self: &Arc<Self>,
+        current: &BrandRuntime,
+        bytes: Vec<u8>,
+        version: &str,
+    ) -> Result<LoadedPlugin, String> {
+        let brand = current.brand.name.as_str();
         let gw = self.clone();
         let brand_name = brand.to_string();
         let brand_config = current.brand.clone();
+        let path = current.brand.plugin.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             let plugin = gw.loader.load_bytes(&brand_name, &path, &bytes)?;
             crate::runtime::run::probe(&plugin, &brand_config)?;
             Ok::<_, crate::runtime::PluginLoadError>(plugin)
         })
         .await;
-        let plugin = match loaded {
-            Ok(Ok(p)) => p,
+        match loaded {
+            Ok(Ok(p)) => Ok(p),
             Ok(Err(e)) => {
                 let msg = e.to_string();
                 self.record_failure(brand, &msg);
@@ -162,17 +186,21 @@ impl Gateway {
                     .unwrap_or_else(|p| p.into_inner())
                     .get_mut(brand)
                 {
-                    s.last_failed_version = Some(version);
+                    s.last_failed_version = Some(version.to_string());
                 }
-                return ReloadResult::Failed(msg);
+                Err(msg)
             }
             Err(e) => {
                 let msg = format!("brand {brand}: plugin load task failed: {e}");
                 self.record_failure(brand, &msg);
-                return ReloadResult::Failed(msg);
+                Err(msg)
             }
-        };
-        let plugin = Arc::new(plugin);
+        }
+    }
+
+    /// Makes `plugin` the brand's serving version (runs in flight keep theirs) and
+    /// counts the reload.
+    fn swap_plugin(&self, brand: &str, plugin: Arc<LoadedPlugin>) {
         self.brands.rcu(|brands| {
             let mut next = BTreeMap::clone(brands);
             if let Some(b) = next.get(brand) {
@@ -202,8 +230,6 @@ impl Gateway {
                 result: "ok".into(),
             })
             .inc();
-        tracing::info!(brand, previous_version = %current.plugin.version, plugin_version = %version, "plugin reloaded");
-        ReloadResult::Reloaded(version)
     }
 
     fn record_failure(&self, brand: &str, message: &str) {

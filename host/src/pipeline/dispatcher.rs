@@ -3,8 +3,9 @@
 //! time.
 
 use crate::gateway::Gateway;
-use crate::pipeline::handling::{handle, Report};
-use crate::store::inbox::Claimed;
+use crate::pipeline::handling::{handle, Next, Report};
+use crate::store::inbox::{Claimed, Finish};
+use crate::store::Inbox;
 use crate::telemetry::metrics::{BrandLabels, RunLabels};
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,27 +73,85 @@ async fn process(gw: &Arc<Gateway>, claimed: &Claimed) {
         brand = tracing::field::Empty,
         plugin_version = tracing::field::Empty,
     );
+    // The lease is renewed while the run lives, so a slow run keeps its ticket and a
+    // dead worker's ticket is rescued by another claim once the lease runs out.
+    let renewal = {
+        let gw = gw.clone();
+        let claimed = claimed.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Inbox::LEASE / 3).await;
+                match gw.inbox.renew(&claimed, now_ms()).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(
+                            ticket = claimed.notification.ticket_id,
+                            "the ticket's claim was lost (its lease ran out); another run took it"
+                        );
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "cannot renew a claim's lease")
+                    }
+                }
+            }
+        })
+    };
     let report = handle(gw, claimed).instrument(span).await;
-    let gw2 = gw.clone();
-    let claimed = claimed.clone();
-    let result = tokio::task::spawn_blocking(move || record(&gw2, &claimed, &report)).await;
-    if let Err(e) = result.map_err(anyhow::Error::from).and_then(|r| r) {
-        tracing::error!(error = %format!("{e:#}"), "cannot record the end of a run in the inbox");
+    record_until_done(gw, claimed, &report).await;
+    renewal.abort();
+}
+
+/// Records a report, retrying while the database refuses (disk full, a lock held past
+/// the busy timeout): the lease is still renewed meanwhile. Gives up only when the
+/// gateway stops; the ticket's lease then runs out and it is rescued, and the guards
+/// keep a second reply from being sent.
+async fn record_until_done(gw: &Arc<Gateway>, claimed: &Claimed, report: &Report) {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let gw2 = gw.clone();
+        let c = claimed.clone();
+        let r = Report {
+            record: report.record.clone(),
+            next: report.next.clone(),
+        };
+        let result = tokio::task::spawn_blocking(move || record(&gw2, &c, &r)).await;
+        match result.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(()) => return,
+            Err(e) => {
+                gw.metrics.bookkeeping_failures.inc();
+                tracing::error!(ticket = claimed.notification.ticket_id, error = %format!("{e:#}"),
+                    retry_in_ms = wait.as_millis() as u64, "cannot record the end of a run; retrying");
+            }
+        }
+        if gw.is_shutting_down() {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
     }
 }
 
-/// Records a report: the inbox learns the ticket is done (or when to retry), the audit
-/// trail and the metrics get the run. Blocking: runs off the async threads.
+/// Records a report: the inbox learns the ticket is done (or when to retry, or that it
+/// is a dead letter) and the audit trail gets the run, in one transaction; then the
+/// metrics. Blocking: runs off the async threads.
 fn record(gw: &Gateway, claimed: &Claimed, report: &Report) -> anyhow::Result<()> {
     let record = &report.record;
-    match report.retry_after {
-        None => gw.inbox.complete_blocking(claimed)?,
-        Some(wait) => {
-            let at = now_ms() + wait.as_millis() as i64;
-            gw.inbox.retry_blocking(claimed, at, &record.reason)?
-        }
+    let now = now_ms();
+    let how = match &report.next {
+        Next::Done => Finish::Done,
+        Next::RetryAfter(wait) => Finish::RetryAt {
+            at_ms: now + wait.as_millis() as i64,
+            reason: record.reason.clone(),
+        },
+        Next::DeadLetter => Finish::Dead {
+            reason: record.reason.clone(),
+        },
+    };
+    gw.inbox.finish_blocking(claimed, &how, record, now)?;
+    if report.next == Next::DeadLetter {
+        gw.metrics.dead_letters.inc();
     }
-    gw.audit.record(record)?;
     let brand = if record.brand.is_empty() {
         "unknown"
     } else {

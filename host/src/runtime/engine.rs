@@ -7,9 +7,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the epoch advances. Deadlines are counted in these ticks, so this is the
-/// granularity of a timeout: a looping plugin is stopped at most one tick late.
+/// How often the epoch advances. A computing plugin gives its thread back to the async
+/// runtime every [`YIELD_EVERY_TICKS`] ticks, and its deadline is checked then, so this is
+/// both the longest slice a plugin holds a thread for and the granularity of a timeout.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Ticks between two yields of a computing plugin (see `store::new_store`).
+pub const YIELD_EVERY_TICKS: u64 = 1;
 
 /// Sizes of the engine's pools and caps, chosen from the gateway's config.
 #[derive(Debug, Clone)]
@@ -70,6 +74,8 @@ impl PluginEngine {
         // Deadlines: epoch interruption costs a load and compare per loop back-edge,
         // far cheaper than fuel, and a wall-clock deadline is what the issue asks for.
         // Fuel would add determinism we do not need: deadlines are about wall time.
+        // Each store's epoch callback yields to the async runtime and checks the run's
+        // wall-clock deadline (`store::new_store`).
         config.epoch_interruption(true);
         // Deep recursion traps at this stack size instead of exhausting the host's.
         config.max_wasm_stack(512 * 1024);
@@ -116,11 +122,6 @@ impl PluginEngine {
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    /// The number of epoch ticks that make up `deadline` (at least one).
-    pub fn ticks_for(deadline: Duration) -> u64 {
-        (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 }
 

@@ -3,14 +3,13 @@
 //! whatever happened turned into a [`RunResult`]. Never panics, never hangs.
 
 use super::plugin::LoadedPlugin;
-use super::store::{new_store, RunStore};
+use super::store::{new_store, CappedOutput, DeadlineExceeded, RunStore};
 use crate::bindings::{Event, Mode as WitMode, Outcome};
 use crate::capabilities::RunContext;
 use crate::config::Mode;
 use crate::outcome::Outcome as HandlingOutcome;
 use std::time::{Duration, Instant};
 use wasmtime::Trap;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// What the run is about.
 #[derive(Debug, Clone)]
@@ -45,6 +44,23 @@ impl RunOutcome {
     }
 }
 
+/// The longest reason a plugin may give (an outcome's reason, an error's message), in
+/// bytes; longer ones are cut, marked with an ellipsis.
+pub const MAX_REASON_BYTES: usize = 2048;
+
+/// `text` cut to [`MAX_REASON_BYTES`] on a character boundary.
+pub fn bounded(text: String) -> String {
+    if text.len() <= MAX_REASON_BYTES {
+        return text;
+    }
+    let cut = crate::capabilities::log::truncate(&text, MAX_REASON_BYTES - 3);
+    format!("{cut}...")
+}
+
+/// The longest one host call may keep a run waiting (Zendesk's retries with backoff,
+/// a model's timeout) before the run is ended as the gateway's failure and retried.
+pub const HOST_WAIT_CAP: Duration = Duration::from_secs(120);
+
 /// Why a run did not finish normally. The text is written for a support agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunFailure {
@@ -58,6 +74,9 @@ pub enum RunFailure {
     PluginError(String),
     /// The plugin could not be started (for example the instance pool is exhausted).
     StartFailed(String),
+    /// The run waited on a host service (Zendesk, the model) for longer than the
+    /// gateway allows: the gateway's failure, not the plugin's.
+    HostWait(Duration),
 }
 
 impl RunFailure {
@@ -72,7 +91,28 @@ impl RunFailure {
             RunFailure::Crashed(m) => format!("it crashed ({m})"),
             RunFailure::PluginError(m) => format!("it reported an error: {m}"),
             RunFailure::StartFailed(m) => format!("it could not be started: {m}"),
+            RunFailure::HostWait(d) => format!(
+                "the gateway waited {} s on Zendesk or the model, longer than it allows",
+                d.as_secs()
+            ),
         }
+    }
+
+    /// Whether the plugin itself is at fault (these count towards quarantine). A plugin
+    /// error counts only when no host call failed during the run (`host_call_failed`):
+    /// an error it returns because Zendesk or the model failed is the gateway's problem.
+    pub fn is_plugin_fault(&self, host_call_failed: bool) -> bool {
+        match self {
+            RunFailure::Timeout(_) | RunFailure::OutOfMemory(_) | RunFailure::Crashed(_) => true,
+            RunFailure::PluginError(_) => !host_call_failed,
+            RunFailure::StartFailed(_) | RunFailure::HostWait(_) => false,
+        }
+    }
+
+    /// Whether the failure is the gateway's own (no instance slot, a host service that
+    /// kept the run waiting too long): the ticket is retried, the plugin not blamed.
+    pub fn is_gateways(&self) -> bool {
+        matches!(self, RunFailure::StartFailed(_) | RunFailure::HostWait(_))
     }
 
     /// A short machine-friendly name for metrics and tags.
@@ -83,6 +123,7 @@ impl RunFailure {
             RunFailure::Crashed(_) => "crash",
             RunFailure::PluginError(_) => "plugin_error",
             RunFailure::StartFailed(_) => "start_failed",
+            RunFailure::HostWait(_) => "host_wait",
         }
     }
 }
@@ -162,6 +203,7 @@ pub async fn run_plugin(
         stderr,
     } = new_store(plugin.pre.engine(), context, deadline);
 
+    let clock = store.data().ctx.clock.clone();
     let call = async {
         let instance = plugin
             .pre
@@ -173,18 +215,42 @@ pub async fn run_plugin(
             .await
             .map_err(|e| classify_trap(&e))
     };
-    // The epoch deadline stops wasm that loops; this timeout also stops a run that is
-    // blocked inside a host call (a slow Zendesk answer), which epochs cannot interrupt.
-    // A little slack lets the epoch trap win when both fire, for a more precise reason.
-    let result = match tokio::time::timeout(deadline + Duration::from_millis(50), call).await {
-        Ok(Ok(Ok(outcome))) => Ok(match outcome {
-            Outcome::Handled(r) => RunOutcome::Handled(r),
-            Outcome::HandedOff(r) => RunOutcome::HandedOff(r),
-            Outcome::Skipped(r) => RunOutcome::Skipped(r),
+    // The epoch callback (runtime::store) stops wasm that computes past the deadline.
+    // This watchdog covers what epochs cannot see: a run stuck in a host call. Time spent
+    // waiting on host services is the gateway's, not the plugin's, so it neither counts
+    // towards the deadline nor blames the plugin: a wait past HOST_WAIT_CAP ends the run
+    // as the gateway's failure, and the ticket is retried.
+    let slack = Duration::from_millis(50);
+    let finished = {
+        let mut call = std::pin::pin!(call);
+        loop {
+            let plugin_time = started.elapsed().saturating_sub(clock.waited());
+            if plugin_time > deadline + slack {
+                break Err(RunFailure::Timeout(deadline));
+            }
+            let waiting = clock.current_wait();
+            if waiting > HOST_WAIT_CAP {
+                break Err(RunFailure::HostWait(waiting));
+            }
+            let check_in = (deadline + slack - plugin_time)
+                .clamp(Duration::from_millis(10), Duration::from_millis(250));
+            if let Ok(r) = tokio::time::timeout(check_in, &mut call).await {
+                break r;
+            }
+        }
+    };
+    // A plugin sizes its own reasons: bounded here, before they reach a note, a log
+    // line or the audit trail (a 20 MiB reason would defeat its own hand-off).
+    let result = match finished {
+        Ok(Ok(outcome)) => Ok(match outcome {
+            Outcome::Handled(r) => RunOutcome::Handled(bounded(r)),
+            Outcome::HandedOff(r) => RunOutcome::HandedOff(bounded(r)),
+            Outcome::Skipped(r) => RunOutcome::Skipped(bounded(r)),
         }),
-        Ok(Ok(Err(plugin_error))) => Err(RunFailure::PluginError(plugin_error)),
-        Ok(Err(failure)) => Err(failure),
-        Err(_elapsed) => Err(RunFailure::Timeout(deadline)),
+        Ok(Err(plugin_error)) => Err(RunFailure::PluginError(bounded(plugin_error))),
+        // An interrupt trap has no deadline of its own: it is this run's.
+        Err(RunFailure::Timeout(_)) => Err(RunFailure::Timeout(deadline)),
+        Err(failure) => Err(failure),
     };
     let state = store.into_data();
     let memory_note = state.limits.memory_denied.clone();
@@ -211,7 +277,24 @@ pub async fn run_plugin(
     }
 }
 
+/// Longest crash detail kept in a reason (agents read it in the hand-off note).
+const MAX_CRASH_DETAIL: usize = 300;
+
 fn classify_trap(e: &wasmtime::Error) -> RunFailure {
+    if let Some(DeadlineExceeded(d)) = e.downcast_ref::<DeadlineExceeded>() {
+        return RunFailure::Timeout(*d);
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return RunFailure::Crashed(match exit.0 {
+            0 => "it exited (exit code 0) without returning a decision".into(),
+            code => format!("it exited with code {code} without returning a decision"),
+        });
+    }
+    if e.downcast_ref::<wasmtime::component::ResourceTableError>()
+        .is_some_and(|t| matches!(t, wasmtime::component::ResourceTableError::Full))
+    {
+        return RunFailure::Crashed(HANDLE_LIMIT.into());
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => RunFailure::Timeout(Duration::ZERO),
         Some(Trap::StackOverflow) => {
@@ -220,13 +303,33 @@ fn classify_trap(e: &wasmtime::Error) -> RunFailure {
         Some(Trap::UnreachableCodeReached) => {
             RunFailure::Crashed("it aborted (a panic or a failed allocation)".into())
         }
-        Some(t) => RunFailure::Crashed(t.to_string()),
-        None => RunFailure::Crashed(format!("{e:#}")),
+        Some(t) => RunFailure::Crashed(plain(&t.to_string())),
+        None => {
+            // The root cause only: the outer layers of a wasmtime error carry the wasm
+            // backtrace, which means nothing to an agent (it goes to the log instead).
+            let root = e.root_cause().to_string();
+            if root.contains("handle limit") || root.contains("no free keys") {
+                return RunFailure::Crashed(HANDLE_LIMIT.into());
+            }
+            RunFailure::Crashed(plain(&root))
+        }
     }
 }
 
+const HANDLE_LIMIT: &str =
+    "it opened more handles (WASI resources) than a run may hold, without closing them";
+
+/// The first line of `detail`, without a backtrace, cut to [`MAX_CRASH_DETAIL`] bytes.
+fn plain(detail: &str) -> String {
+    let line = detail
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("an unknown error");
+    crate::capabilities::log::truncate(line.trim(), MAX_CRASH_DETAIL).to_string()
+}
+
 /// Adds the panic message a Rust plugin printed on stderr to the crash reason.
-fn with_panic_message(reason: String, stderr: &MemoryOutputPipe) -> String {
+fn with_panic_message(reason: String, stderr: &CappedOutput) -> String {
     let text = String::from_utf8_lossy(&stderr.contents()).to_string();
     match text.lines().find(|l| l.contains("panicked at")) {
         Some(line) => {
@@ -243,7 +346,12 @@ fn with_panic_message(reason: String, stderr: &MemoryOutputPipe) -> String {
 }
 
 /// Sends what the plugin printed to the gateway's log, one line per line, tagged.
-fn forward_output(context: &RunContext, stream: &str, pipe: &MemoryOutputPipe) {
+fn forward_output(context: &RunContext, stream: &str, pipe: &CappedOutput) {
+    if pipe.dropped() > 0 {
+        tracing::warn!(target: "plugin", brand = %context.brand.name, ticket = context.ticket_id,
+            plugin_version = %context.plugin_version, stream, dropped_bytes = pipe.dropped(),
+            "plugin output over {} bytes was dropped", super::store::MAX_OUTPUT_BYTES);
+    }
     let bytes = pipe.contents();
     if bytes.is_empty() {
         return;

@@ -1,41 +1,186 @@
 //! The data of one run's `Store`: WASI (clocks, random, two output pipes and nothing
 //! else), the resource table, the memory limiter, and the capabilities' run context.
 
-use super::engine::PluginEngine;
+use super::engine::YIELD_EVERY_TICKS;
 use crate::capabilities::RunContext;
-use std::time::Duration;
+use bytes::{Bytes, BytesMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, UpdateDeadline};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How much of a plugin's stdout and stderr is kept per run (the rest is dropped).
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// The most WASI handles (streams, pollables...) a run may hold open at once.
+pub const MAX_HANDLES: usize = 10_000;
 
 /// A run's store with what the runner reads afterwards: the plugin's two output pipes.
 pub struct RunStore {
     /// The store, with the brand's memory cap and deadline set.
     pub store: Store<RunState>,
     /// What the plugin printed on stdout.
-    pub stdout: MemoryOutputPipe,
+    pub stdout: CappedOutput,
     /// What the plugin printed on stderr.
-    pub stderr: MemoryOutputPipe,
+    pub stderr: CappedOutput,
 }
 
+/// The error a run's epoch callback ends the wasm with once the run's own wall-clock
+/// deadline has passed: the runner reports it as a timeout naming that deadline.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the run passed its deadline of {} ms", .0.as_millis())]
+pub struct DeadlineExceeded(pub Duration);
+
 /// The one place a plugin's `Store` is made, for load-time probes, runs, `check` and
-/// `replay` alike: the brand's memory cap (from `ctx`), the deadline in epoch ticks, a
-/// trap when it passes, and output pipes of bounded size.
+/// `replay` alike: the brand's memory cap (from `ctx`), the deadline, and output pipes of
+/// bounded size.
+///
+/// Wasm that computes gives its thread back to the async runtime on every epoch tick
+/// (`UpdateDeadline::YieldCustom` with tokio's `yield_now`), so a plugin never holds the
+/// threads that serve `/notify` and the other brands (as Zed's extension host and
+/// `wasmtime serve` do). The deadline is the plugin's own time: wall time since this
+/// store was made (the start of the run), less the time spent waiting on host services
+/// (Zendesk, the model, the quota; see
+/// [`HostClock`](crate::capabilities::context::HostClock)), which is the gateway's. The
+/// callback ends the wasm with [`DeadlineExceeded`] on the first tick past it. A run
+/// that has not started (a ticket waiting for a worker) has no deadline ticking yet.
 pub fn new_store(engine: &Engine, ctx: RunContext, deadline: Duration) -> RunStore {
-    let stdout = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
-    let stderr = MemoryOutputPipe::new(MAX_OUTPUT_BYTES);
+    let stdout = CappedOutput::new(MAX_OUTPUT_BYTES);
+    let stderr = CappedOutput::new(MAX_OUTPUT_BYTES);
+    let clock = ctx.clock.clone();
     let mut store = Store::new(engine, RunState::new(ctx, stdout.clone(), stderr.clone()));
     store.limiter(|s| &mut s.limits);
-    store.set_epoch_deadline(PluginEngine::ticks_for(deadline));
-    store.epoch_deadline_trap();
+    let started = Instant::now();
+    store.set_epoch_deadline(YIELD_EVERY_TICKS);
+    store.epoch_deadline_callback(move |_| {
+        let plugin_time = started.elapsed().saturating_sub(clock.waited());
+        if plugin_time >= deadline {
+            return Err(wasmtime::Error::new(DeadlineExceeded(deadline)));
+        }
+        // tokio's yield (not wasmtime's plain self-wake) also lets the runtime poll its
+        // I/O driver before this task runs again, as `wasmtime serve` recommends.
+        Ok(UpdateDeadline::YieldCustom(
+            YIELD_EVERY_TICKS,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
     RunStore {
         store,
         stdout,
         stderr,
+    }
+}
+
+/// A plugin's stdout or stderr: the first `cap` bytes are kept for the log, the rest is
+/// accepted and dropped (counted), so a plugin that prints a lot neither grows the
+/// host's memory nor sees its writes fail (Rust's `println!` panics on a failed write).
+#[derive(Clone)]
+pub struct CappedOutput {
+    cap: usize,
+    kept: Arc<Mutex<BytesMut>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl CappedOutput {
+    /// An empty output that keeps at most `cap` bytes.
+    pub fn new(cap: usize) -> Self {
+        CappedOutput {
+            cap,
+            kept: Arc::default(),
+            dropped: Arc::default(),
+        }
+    }
+
+    /// What was kept.
+    pub fn contents(&self) -> Bytes {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .freeze()
+    }
+
+    /// How many bytes were dropped over the cap.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn take(&self, bytes: &[u8]) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let room = self.cap.saturating_sub(kept.len());
+        let n = room.min(bytes.len());
+        kept.extend_from_slice(&bytes[..n]);
+        self.dropped
+            .fetch_add((bytes.len() - n) as u64, Ordering::Relaxed);
+    }
+}
+
+impl IsTerminal for CappedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CappedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+/// The most a plugin may write in one call; it may always write that much.
+const WRITE_PERMIT: usize = 64 * 1024;
+
+#[async_trait::async_trait]
+impl Pollable for CappedOutput {
+    async fn ready(&mut self) {}
+}
+
+#[async_trait::async_trait]
+impl OutputStream for CappedOutput {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.take(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(WRITE_PERMIT)
+    }
+}
+
+impl tokio::io::AsyncWrite for CappedOutput {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.take(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -52,7 +197,7 @@ pub struct RunState {
 impl RunState {
     /// A sandbox with no files, sockets, environment or arguments: WASI only provides
     /// clocks, random numbers and the two output pipes, which the runner reads into the log.
-    fn new(ctx: RunContext, stdout: MemoryOutputPipe, stderr: MemoryOutputPipe) -> Self {
+    fn new(ctx: RunContext, stdout: CappedOutput, stderr: CappedOutput) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout).stderr(stderr);
         let memory = (ctx.brand.limits.memory_mib as usize) << 20;
@@ -67,9 +212,13 @@ impl RunState {
             inner: limits,
             memory_denied: None,
         };
+        // WASI handles live in the host's memory: a plugin that opens them without
+        // closing them is stopped at this many rather than at wasmtime's million.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
         RunState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table,
             limits,
             ctx,
         }

@@ -37,6 +37,46 @@ pub struct AuditRecord {
     pub duration_ms: u64,
 }
 
+/// Creates the audit table at `conn` if needed.
+pub(crate) fn create_table(conn: &Connection) -> anyhow::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL, ticket_id INTEGER NOT NULL, brand TEXT NOT NULL,
+            environment TEXT NOT NULL, endpoint TEXT NOT NULL, mode TEXT NOT NULL,
+            plugin_version TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+            staged TEXT NOT NULL, committed TEXT, duration_ms INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS audit_ticket ON audit (ticket_id);",
+    )
+    .context("cannot create the audit table")
+}
+
+/// Appends `r` at `conn` (inside the caller's transaction, if any): the inbox writes a
+/// run's record in the same transaction that ends the run.
+pub(crate) fn insert(conn: &Connection, r: &AuditRecord) -> anyhow::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (at, ticket_id, brand, environment, endpoint, mode, plugin_version,
+                            outcome, reason, staged, committed, duration_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        r.at,
+        r.ticket_id as i64,
+        r.brand,
+        r.environment,
+        r.endpoint,
+        r.mode,
+        r.plugin_version,
+        r.outcome.as_str(),
+        r.reason,
+        r.staged.to_string(),
+        r.committed.as_ref().map(|c| c.to_string()),
+        r.duration_ms as i64
+    ])?;
+    Ok(())
+}
+
 /// The audit store.
 pub struct AuditLog {
     conn: Mutex<Connection>,
@@ -50,17 +90,7 @@ impl AuditLog {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS audit (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                at TEXT NOT NULL, ticket_id INTEGER NOT NULL, brand TEXT NOT NULL,
-                environment TEXT NOT NULL, endpoint TEXT NOT NULL, mode TEXT NOT NULL,
-                plugin_version TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
-                staged TEXT NOT NULL, committed TEXT, duration_ms INTEGER NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS audit_ticket ON audit (ticket_id);",
-        )
-        .context("cannot create the audit table")?;
+        create_table(&conn)?;
         Ok(AuditLog {
             conn: Mutex::new(conn),
         })
@@ -68,27 +98,7 @@ impl AuditLog {
 
     /// Appends a record.
     pub fn record(&self, r: &AuditRecord) -> anyhow::Result<()> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.execute(
-            "INSERT INTO audit (at, ticket_id, brand, environment, endpoint, mode, plugin_version,
-                                outcome, reason, staged, committed, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                r.at,
-                r.ticket_id as i64,
-                r.brand,
-                r.environment,
-                r.endpoint,
-                r.mode,
-                r.plugin_version,
-                r.outcome.as_str(),
-                r.reason,
-                r.staged.to_string(),
-                r.committed.as_ref().map(|c| c.to_string()),
-                r.duration_ms as i64
-            ],
-        )?;
-        Ok(())
+        insert(&self.conn.lock().unwrap_or_else(|p| p.into_inner()), r)
     }
 
     /// When the latest finished run of a ticket of `environment` ended (RFC 3339), not

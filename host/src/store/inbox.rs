@@ -3,10 +3,17 @@
 //! notification for a ticket that is waiting or running only marks it as owing one more
 //! run, which gives per-ticket order and coalescing for free.
 //!
+//! A claim is a lease: the worker renews it while the run lives, and a claim whose lease
+//! ran out (a worker that hung, or a bookkeeping write that kept failing) is rescued by
+//! the next claim, as River's rescuer does. The end of a run and its audit record are
+//! one transaction. A ticket that kept failing for passing reasons and whose hand-off
+//! could not be written either becomes a dead letter: kept, visible, retryable.
+//!
 //! SQLite by default (embedded, real, inspectable with the `sqlite3` shell). The
-//! [`InboxStore`] trait is the seam where a server database could later let several
-//! gateway replicas share one inbox.
+//! [`InboxStore`] trait is the seam where a server database lets several gateway
+//! replicas share one inbox.
 
+use super::audit::{self, AuditRecord};
 use anyhow::Context;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -23,14 +30,22 @@ pub struct Notification {
     pub endpoint: String,
 }
 
-/// A ticket taken from the inbox by a worker. Until it is completed or rescheduled,
-/// no other worker can take the same ticket.
+/// A ticket taken from the inbox by a worker. Until it is finished, rescheduled or its
+/// lease runs out, no other worker can take the same ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
     /// What to run.
     pub notification: Notification,
     /// Earlier attempts that ended in "try again later".
     pub attempts: u32,
+    /// This claim's identity: renewing and finishing check it, so a worker whose lease
+    /// was rescued cannot finish someone else's claim.
+    pub claim_id: i64,
+    /// When the ticket's first passing failure happened (ms since the epoch), if any.
+    pub first_failure_at_ms: Option<i64>,
+    /// The update an earlier run was about to send when it stopped (JSON), if any: it
+    /// may have reached Zendesk, and is settled before anything else is done.
+    pub intent: Option<String>,
 }
 
 /// What storing a notification did.
@@ -40,6 +55,41 @@ pub enum Enqueued {
     New,
     /// The ticket was already waiting or running; it now owes (at most) one more run.
     Coalesced,
+}
+
+/// How a claimed run ended, for the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Done: forget the ticket, unless another notification came in meanwhile.
+    Done,
+    /// A passing failure: run it again at this time (ms since the epoch). A recorded
+    /// intent is kept: the update may have landed though its answer was lost.
+    RetryAt {
+        /// When.
+        at_ms: i64,
+        /// Why, for the operator.
+        reason: String,
+    },
+    /// Given up and not even handed off: keep it as a dead letter.
+    Dead {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A ticket kept as a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    /// The environment.
+    pub environment: String,
+    /// The ticket.
+    pub ticket_id: u64,
+    /// The endpoint it came in on.
+    pub endpoint: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why it was given up.
+    pub reason: String,
 }
 
 /// The inbox's operations. Every method is a short blocking database call; async callers
@@ -52,21 +102,52 @@ pub trait InboxStore: Send + Sync {
     fn enqueue_batch(&self, batch: &[Notification], now_ms: i64) -> anyhow::Result<Vec<Enqueued>> {
         batch.iter().map(|n| self.enqueue(n, now_ms)).collect()
     }
-    /// Takes the next due ticket that is not running, if any.
-    fn claim(&self, now_ms: i64) -> anyhow::Result<Option<Claimed>>;
+    /// Takes the next due ticket that is not running (or whose lease ran out), leased
+    /// until `lease_until_ms`.
+    fn claim_leased(&self, now_ms: i64, lease_until_ms: i64) -> anyhow::Result<Option<Claimed>>;
+    /// Takes the next due ticket with a lease of a minute (for callers that finish fast).
+    fn claim(&self, now_ms: i64) -> anyhow::Result<Option<Claimed>> {
+        self.claim_leased(now_ms, now_ms + 60_000)
+    }
+    /// Extends the lease of a claim still held; `false` when it was lost (rescued).
+    fn renew(&self, c: &Claimed, lease_until_ms: i64) -> anyhow::Result<bool>;
+    /// Records the update a run is about to send, before it is sent.
+    fn record_intent(&self, c: &Claimed, intent: &str) -> anyhow::Result<()>;
+    /// Ends a claim and appends its audit record, in one transaction. Returns `true`
+    /// when the ticket no longer waits (done and nothing owed, or dead).
+    fn finish(
+        &self,
+        c: &Claimed,
+        how: &Finish,
+        record: Option<&AuditRecord>,
+        now_ms: i64,
+    ) -> anyhow::Result<bool>;
     /// The run of a claimed ticket finished: forget it, unless another notification
     /// came in meanwhile. Returns `true` when the entry is gone.
-    fn complete(&self, c: &Claimed) -> anyhow::Result<bool>;
+    fn complete(&self, c: &Claimed) -> anyhow::Result<bool> {
+        self.finish(c, &Finish::Done, None, 0)
+    }
     /// The run could not finish for a passing reason: run it again at `at_ms`.
-    fn retry_at(&self, c: &Claimed, at_ms: i64, reason: &str) -> anyhow::Result<()>;
-    /// Tickets waiting or running.
+    fn retry_at(&self, c: &Claimed, at_ms: i64, reason: &str) -> anyhow::Result<()> {
+        let how = Finish::RetryAt {
+            at_ms,
+            reason: reason.to_string(),
+        };
+        self.finish(c, &how, None, at_ms).map(drop)
+    }
+    /// Tickets waiting or running (dead letters not included).
     fn depth(&self) -> anyhow::Result<usize>;
-    /// Whether a ticket of an environment is waiting or running.
+    /// Whether a ticket of an environment is in the inbox: waiting, running, or a dead
+    /// letter (left for a human).
     fn holds(&self, environment: &str, ticket_id: u64) -> anyhow::Result<bool>;
-    /// The earliest time a waiting ticket becomes due, if any is waiting.
+    /// The earliest time a waiting ticket becomes due or a lease runs out, if any.
     fn next_due(&self) -> anyhow::Result<Option<i64>>;
     /// At start-up: runs that were in progress when the process died are owed again.
     fn recover(&self) -> anyhow::Result<usize>;
+    /// The dead letters, oldest first.
+    fn dead_letters(&self) -> anyhow::Result<Vec<DeadLetter>>;
+    /// Makes a dead letter due again; `false` when there is no such dead letter.
+    fn revive(&self, environment: &str, ticket_id: u64, now_ms: i64) -> anyhow::Result<bool>;
 }
 
 /// The SQLite inbox.
@@ -74,32 +155,54 @@ pub struct SqliteInbox {
     conn: Mutex<Connection>,
 }
 
+/// The inbox's schema, one step per version (`PRAGMA user_version`): a database is
+/// brought up to date at open, step by step, inside one transaction per step.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS inbox (
+        environment TEXT NOT NULL,
+        ticket_id   INTEGER NOT NULL,
+        endpoint    TEXT NOT NULL,
+        owed        INTEGER NOT NULL,   -- 1: a run is owed
+        running     INTEGER NOT NULL,   -- 1: a worker holds it
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        due_at      INTEGER NOT NULL,   -- ms since the epoch
+        received_at INTEGER NOT NULL,
+        last_error  TEXT,
+        PRIMARY KEY (environment, ticket_id)
+    );
+    CREATE INDEX IF NOT EXISTS inbox_due ON inbox (owed, running, due_at);",
+    "ALTER TABLE inbox ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE inbox ADD COLUMN claim_id INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE inbox ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE inbox ADD COLUMN first_failure_at INTEGER;
+     ALTER TABLE inbox ADD COLUMN intent TEXT;",
+];
+
+/// Brings the schema at `conn` up to date (see [`MIGRATIONS`]).
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(step)
+            .with_context(|| format!("inbox schema step {}", i + 1))?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    tx.commit()?;
+    Ok(())
+}
+
 impl SqliteInbox {
     /// Opens (creating if needed) the inbox database at `path`. With `fsync` every
     /// commit reaches the disk (survives power loss); without it a commit survives a
     /// process crash (WAL with `synchronous=NORMAL`), at a fraction of the cost.
     pub fn open(path: &Path, fsync: bool) -> anyhow::Result<Self> {
-        let conn = Connection::open(path)
+        let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open the inbox database {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS inbox (
-                environment TEXT NOT NULL,
-                ticket_id   INTEGER NOT NULL,
-                endpoint    TEXT NOT NULL,
-                owed        INTEGER NOT NULL,   -- 1: a run is owed
-                running     INTEGER NOT NULL,   -- 1: a worker holds it
-                attempts    INTEGER NOT NULL DEFAULT 0,
-                due_at      INTEGER NOT NULL,   -- ms since the epoch
-                received_at INTEGER NOT NULL,
-                last_error  TEXT,
-                PRIMARY KEY (environment, ticket_id)
-            );
-            CREATE INDEX IF NOT EXISTS inbox_due ON inbox (owed, running, due_at);",
-        )
-        .context("cannot create the inbox table")?;
+        migrate(&mut conn).context("cannot create or update the inbox table")?;
+        audit::create_table(&conn)?;
         Ok(SqliteInbox {
             conn: Mutex::new(conn),
         })
@@ -112,17 +215,24 @@ impl SqliteInbox {
     }
 }
 
-/// Stores one notification on `conn` (inside the caller's transaction, if any).
+/// Stores one notification on `conn` (inside the caller's transaction, if any). A
+/// notification for a dead letter revives it: the customer wrote again.
 fn store_one(conn: &Connection, n: &Notification, now_ms: i64) -> anyhow::Result<Enqueued> {
     let existed: bool = conn
-        .prepare_cached("SELECT 1 FROM inbox WHERE environment = ?1 AND ticket_id = ?2")?
+        .prepare_cached(
+            "SELECT 1 FROM inbox WHERE environment = ?1 AND ticket_id = ?2 AND dead = 0",
+        )?
         .query_row(params![n.environment, n.ticket_id as i64], |_| Ok(()))
         .optional()?
         .is_some();
     conn.prepare_cached(
         "INSERT INTO inbox (environment, ticket_id, endpoint, owed, running, due_at, received_at)
          VALUES (?1, ?2, ?3, 1, 0, ?4, ?4)
-         ON CONFLICT (environment, ticket_id) DO UPDATE SET owed = 1, endpoint = excluded.endpoint",
+         ON CONFLICT (environment, ticket_id) DO UPDATE SET owed = 1, endpoint = excluded.endpoint,
+             due_at = CASE WHEN dead = 1 THEN excluded.due_at ELSE due_at END,
+             attempts = CASE WHEN dead = 1 THEN 0 ELSE attempts END,
+             first_failure_at = CASE WHEN dead = 1 THEN NULL ELSE first_failure_at END,
+             dead = 0",
     )?
     .execute(params![
         n.environment,
@@ -156,16 +266,19 @@ impl InboxStore for SqliteInbox {
         Ok(results)
     }
 
-    fn claim(&self, now_ms: i64) -> anyhow::Result<Option<Claimed>> {
+    fn claim_leased(&self, now_ms: i64, lease_until_ms: i64) -> anyhow::Result<Option<Claimed>> {
         let conn = self.conn();
+        let claim_id: i64 = rand::random::<i64>().wrapping_abs().max(1);
+        // Due and free, or held by a lease that ran out (rescued: that run is owed again).
         let row = conn
             .query_row(
-                "UPDATE inbox SET running = 1, owed = 0
+                "UPDATE inbox SET running = 1, owed = 0, lease_until = ?2, claim_id = ?3
                  WHERE rowid = (SELECT rowid FROM inbox
-                                WHERE owed = 1 AND running = 0 AND due_at <= ?1
+                                WHERE dead = 0 AND ((owed = 1 AND running = 0 AND due_at <= ?1)
+                                                    OR (running = 1 AND lease_until < ?1))
                                 ORDER BY due_at LIMIT 1)
-                 RETURNING environment, ticket_id, endpoint, attempts",
-                params![now_ms],
+                 RETURNING environment, ticket_id, endpoint, attempts, first_failure_at, intent",
+                params![now_ms, lease_until_ms, claim_id],
                 |r| {
                     Ok(Claimed {
                         notification: Notification {
@@ -174,6 +287,9 @@ impl InboxStore for SqliteInbox {
                             endpoint: r.get(2)?,
                         },
                         attempts: r.get::<_, i64>(3)? as u32,
+                        claim_id,
+                        first_failure_at_ms: r.get(4)?,
+                        intent: r.get(5)?,
                     })
                 },
             )
@@ -181,35 +297,92 @@ impl InboxStore for SqliteInbox {
         Ok(row)
     }
 
-    fn complete(&self, c: &Claimed) -> anyhow::Result<bool> {
-        let conn = self.conn();
+    fn renew(&self, c: &Claimed, lease_until_ms: i64) -> anyhow::Result<bool> {
         let n = &c.notification;
-        let deleted = conn.execute(
-            "DELETE FROM inbox WHERE environment = ?1 AND ticket_id = ?2 AND owed = 0",
-            params![n.environment, n.ticket_id as i64],
+        let changed = self.conn().execute(
+            "UPDATE inbox SET lease_until = ?4
+             WHERE environment = ?1 AND ticket_id = ?2 AND claim_id = ?3 AND running = 1",
+            params![
+                n.environment,
+                n.ticket_id as i64,
+                c.claim_id,
+                lease_until_ms
+            ],
         )?;
-        // Still there: a notification arrived during the run, so one more run is owed.
-        conn.execute(
-            "UPDATE inbox SET running = 0, attempts = 0 WHERE environment = ?1 AND ticket_id = ?2",
-            params![n.environment, n.ticket_id as i64],
-        )?;
-        Ok(deleted > 0)
+        Ok(changed > 0)
     }
 
-    fn retry_at(&self, c: &Claimed, at_ms: i64, reason: &str) -> anyhow::Result<()> {
+    fn record_intent(&self, c: &Claimed, intent: &str) -> anyhow::Result<()> {
         let n = &c.notification;
         self.conn().execute(
-            "UPDATE inbox SET running = 0, owed = 1, attempts = attempts + 1, due_at = ?3, last_error = ?4
-             WHERE environment = ?1 AND ticket_id = ?2",
-            params![n.environment, n.ticket_id as i64, at_ms, reason],
+            "UPDATE inbox SET intent = ?4
+             WHERE environment = ?1 AND ticket_id = ?2 AND claim_id = ?3",
+            params![n.environment, n.ticket_id as i64, c.claim_id, intent],
         )?;
         Ok(())
     }
 
+    fn finish(
+        &self,
+        c: &Claimed,
+        how: &Finish,
+        record: Option<&AuditRecord>,
+        now_ms: i64,
+    ) -> anyhow::Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = &c.notification;
+        let key = params![n.environment, n.ticket_id as i64, c.claim_id];
+        let gone =
+            match how {
+                Finish::Done => {
+                    let deleted = tx.execute(
+                    "DELETE FROM inbox WHERE environment = ?1 AND ticket_id = ?2 AND claim_id = ?3
+                       AND owed = 0",
+                    key,
+                )?;
+                    // Still there: a notification arrived during the run; one more run is owed.
+                    tx.execute(
+                        "UPDATE inbox SET running = 0, attempts = 0, first_failure_at = NULL,
+                         intent = NULL, lease_until = 0
+                     WHERE environment = ?1 AND ticket_id = ?2 AND claim_id = ?3",
+                        key,
+                    )?;
+                    deleted > 0
+                }
+                Finish::RetryAt { at_ms, reason } => {
+                    tx.execute(
+                    "UPDATE inbox SET running = 0, owed = 1, attempts = attempts + 1, due_at = ?4,
+                         last_error = ?5, first_failure_at = COALESCE(first_failure_at, ?6),
+                         lease_until = 0
+                     WHERE environment = ?1 AND ticket_id = ?2 AND claim_id = ?3",
+                    params![n.environment, n.ticket_id as i64, c.claim_id, at_ms, reason, now_ms],
+                )?;
+                    false
+                }
+                Finish::Dead { reason } => {
+                    let changed = tx.execute(
+                        "UPDATE inbox SET running = 0, owed = 0, dead = 1, last_error = ?4,
+                         intent = NULL, lease_until = 0
+                     WHERE environment = ?1 AND ticket_id = ?2 AND claim_id = ?3",
+                        params![n.environment, n.ticket_id as i64, c.claim_id, reason],
+                    )?;
+                    changed > 0
+                }
+            };
+        if let Some(r) = record {
+            audit::insert(&tx, r)?;
+        }
+        tx.commit()?;
+        Ok(gone)
+    }
+
     fn depth(&self) -> anyhow::Result<usize> {
-        let n: i64 = self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM inbox", [], |r| r.get(0))?;
+        let n: i64 =
+            self.conn()
+                .query_row("SELECT COUNT(*) FROM inbox WHERE dead = 0", [], |r| {
+                    r.get(0)
+                })?;
         Ok(n as usize)
     }
 
@@ -224,7 +397,10 @@ impl InboxStore for SqliteInbox {
 
     fn next_due(&self) -> anyhow::Result<Option<i64>> {
         Ok(self.conn().query_row(
-            "SELECT MIN(due_at) FROM inbox WHERE owed = 1 AND running = 0",
+            "SELECT MIN(t) FROM (
+                 SELECT MIN(due_at) AS t FROM inbox WHERE owed = 1 AND running = 0 AND dead = 0
+                 UNION ALL
+                 SELECT MIN(lease_until) + 1 FROM inbox WHERE running = 1 AND dead = 0)",
             [],
             |r| r.get::<_, Option<i64>>(0),
         )?)
@@ -232,10 +408,38 @@ impl InboxStore for SqliteInbox {
 
     fn recover(&self) -> anyhow::Result<usize> {
         let n = self.conn().execute(
-            "UPDATE inbox SET running = 0, owed = 1 WHERE running = 1",
+            "UPDATE inbox SET running = 0, owed = 1, lease_until = 0 WHERE running = 1",
             [],
         )?;
         Ok(n)
+    }
+
+    fn dead_letters(&self) -> anyhow::Result<Vec<DeadLetter>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT environment, ticket_id, endpoint, attempts, COALESCE(last_error, '')
+             FROM inbox WHERE dead = 1 ORDER BY due_at",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DeadLetter {
+                environment: r.get(0)?,
+                ticket_id: r.get::<_, i64>(1)? as u64,
+                endpoint: r.get(2)?,
+                attempts: r.get::<_, i64>(3)? as u32,
+                reason: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revive(&self, environment: &str, ticket_id: u64, now_ms: i64) -> anyhow::Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE inbox SET dead = 0, owed = 1, running = 0, attempts = 0,
+                 first_failure_at = NULL, due_at = ?3
+             WHERE environment = ?1 AND ticket_id = ?2 AND dead = 1",
+            params![environment, ticket_id as i64, now_ms],
+        )?;
+        Ok(changed > 0)
     }
 }
 
@@ -282,6 +486,44 @@ mod tests {
         assert!(inbox.claim(0).unwrap().is_none());
         assert_eq!(inbox.recover().unwrap(), 1);
         assert_eq!(inbox.claim(0).unwrap().unwrap().notification.ticket_id, 5);
+    }
+
+    #[test]
+    fn leases_are_rescued_and_a_lost_claim_cannot_finish() {
+        let dir = tempdir();
+        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
+        inbox.enqueue(&note(3), 0).unwrap();
+        let first = inbox.claim_leased(0, 100).unwrap().unwrap();
+        assert!(inbox.claim_leased(50, 150).unwrap().is_none(), "leased");
+        assert!(inbox.renew(&first, 200).unwrap());
+        assert!(inbox.claim_leased(150, 300).unwrap().is_none(), "renewed");
+        let rescued = inbox.claim_leased(201, 400).unwrap().unwrap();
+        assert_eq!(rescued.notification.ticket_id, 3);
+        assert!(!inbox.renew(&first, 500).unwrap(), "the old claim is gone");
+        assert!(!inbox.complete(&first).unwrap());
+        assert_eq!(inbox.depth().unwrap(), 1);
+        assert!(inbox.complete(&rescued).unwrap());
+        assert_eq!(inbox.depth().unwrap(), 0);
+    }
+
+    #[test]
+    fn dead_letters_are_kept_listed_and_revived() {
+        let dir = tempdir();
+        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
+        inbox.enqueue(&note(4), 0).unwrap();
+        let c = inbox.claim(0).unwrap().unwrap();
+        let dead = Finish::Dead {
+            reason: "Zendesk kept failing".into(),
+        };
+        assert!(inbox.finish(&c, &dead, None, 0).unwrap());
+        assert_eq!(inbox.depth().unwrap(), 0);
+        assert!(inbox.claim(10).unwrap().is_none());
+        assert_eq!(
+            inbox.dead_letters().unwrap()[0].reason,
+            "Zendesk kept failing"
+        );
+        assert!(inbox.revive("prod", 4, 20).unwrap());
+        assert_eq!(inbox.claim(20).unwrap().unwrap().attempts, 0);
     }
 
     #[test]

@@ -9,8 +9,9 @@ pub mod group_commit;
 pub mod inbox;
 pub mod sweep;
 
+use audit::AuditRecord;
 use group_commit::InboxWriter;
-use inbox::{Claimed, Enqueued, InboxStore, Notification};
+use inbox::{Claimed, DeadLetter, Enqueued, Finish, InboxStore, Notification};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -60,10 +61,31 @@ impl Inbox {
         Ok(enqueued)
     }
 
-    /// Takes the next due ticket that is not running, if any.
+    /// How long a claim holds a ticket without renewal. A worker renews it every third
+    /// of that while its run lives; a claim whose worker stopped renewing is rescued by
+    /// the next claim after it runs out.
+    pub const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// Takes the next due ticket (or one whose lease ran out), leased for [`Self::LEASE`].
     pub async fn claim(&self, now_ms: i64) -> anyhow::Result<Option<Claimed>> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.claim(now_ms)).await?
+        let until = now_ms + Self::LEASE.as_millis() as i64;
+        tokio::task::spawn_blocking(move || store.claim_leased(now_ms, until)).await?
+    }
+
+    /// Extends a claim's lease; `false` when the claim was lost.
+    pub async fn renew(&self, c: &Claimed, now_ms: i64) -> anyhow::Result<bool> {
+        let store = self.store.clone();
+        let c = c.clone();
+        let until = now_ms + Self::LEASE.as_millis() as i64;
+        tokio::task::spawn_blocking(move || store.renew(&c, until)).await?
+    }
+
+    /// Records the update a run is about to send, before it is sent.
+    pub async fn record_intent(&self, c: &Claimed, intent: String) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        let c = c.clone();
+        tokio::task::spawn_blocking(move || store.record_intent(&c, &intent)).await?
     }
 
     /// The earliest time a waiting ticket becomes due, if any is waiting.
@@ -79,16 +101,41 @@ impl Inbox {
         tokio::task::spawn_blocking(move || store.holds(&environment, ticket_id)).await?
     }
 
-    /// The run of `c` finished (blocking: call off the async threads).
-    pub fn complete_blocking(&self, c: &Claimed) -> anyhow::Result<()> {
-        if self.store.complete(c)? {
+    /// Ends a claim and appends its audit record in one transaction (blocking: call off
+    /// the async threads).
+    pub fn finish_blocking(
+        &self,
+        c: &Claimed,
+        how: &Finish,
+        record: &AuditRecord,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
+        if self.store.finish(c, how, Some(record), now_ms)? {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
     }
 
-    /// The run of `c` meets a passing failure: again at `at_ms` (blocking).
-    pub fn retry_blocking(&self, c: &Claimed, at_ms: i64, reason: &str) -> anyhow::Result<()> {
-        self.store.retry_at(c, at_ms, reason)
+    /// The dead letters, oldest first.
+    pub async fn dead_letters(&self) -> anyhow::Result<Vec<DeadLetter>> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.dead_letters()).await?
+    }
+
+    /// Makes a dead letter due again; `false` when there is none for the ticket.
+    pub async fn revive(
+        &self,
+        environment: &str,
+        ticket_id: u64,
+        now_ms: i64,
+    ) -> anyhow::Result<bool> {
+        let store = self.store.clone();
+        let env = environment.to_string();
+        let revived =
+            tokio::task::spawn_blocking(move || store.revive(&env, ticket_id, now_ms)).await??;
+        if revived {
+            self.waiting.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(revived)
     }
 }

@@ -90,6 +90,10 @@ pub struct Metrics {
     /// Tickets the catch-up sweep found owed a run without a notification (each one a
     /// notification Zendesk lost), per environment.
     pub sweep_found: Family<EnvironmentLabels, Counter>,
+    /// Tickets that became dead letters (given up, hand-off not written).
+    pub dead_letters: Counter,
+    /// Failed attempts to record the end of a run (retried).
+    pub bookkeeping_failures: Counter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -116,6 +120,18 @@ impl Default for Metrics {
             "sweep_found",
             "Tickets the catch-up sweep enqueued because their notification never came, by environment",
             sweep_found.clone(),
+        );
+        let dead_letters = Counter::default();
+        let bookkeeping_failures = Counter::default();
+        registry.register(
+            "dead_letters",
+            "Tickets given up whose hand-off could not be written either (see /admin/dead-letters)",
+            dead_letters.clone(),
+        );
+        registry.register(
+            "bookkeeping_failures",
+            "Failed attempts to record the end of a run in the database (each is retried)",
+            bookkeeping_failures.clone(),
         );
         registry.register(
             "notifications",
@@ -164,6 +180,8 @@ impl Default for Metrics {
             llm_calls,
             llm_tokens,
             sweep_found,
+            dead_letters,
+            bookkeeping_failures,
         }
     }
 }

@@ -181,8 +181,14 @@ impl ZendeskClient {
     }
 
     /// `GET /api/v2/tickets/{id}`.
+    ///
+    /// With the `comment_count` sideload (Zendesk's "Tickets" reference lists it among the
+    /// ticket sideloads; the count lands in the ticket object), so a caller can tell
+    /// whether a comment was added after it read the conversation.
     pub async fn ticket(&self, id: u64) -> Result<Ticket, ZendeskError> {
-        let env: TicketEnvelope = self.get_json(&format!("/api/v2/tickets/{id}")).await?;
+        let env: TicketEnvelope = self
+            .get_json(&format!("/api/v2/tickets/{id}?include=comment_count"))
+            .await?;
         Ok(env.ticket)
     }
 
@@ -323,10 +329,9 @@ impl ZendeskClient {
     }
 
     /// One API call, with the rate limiter, retries on 429 / 5xx / no answer, and the
-    /// answer decoded. A PUT is safe to retry: updates carry a safe-update stamp, so a
-    /// retry of an update that did land is refused with 409 instead of applied twice.
-    /// A POST creates a record, so it is retried only after a 429 (Zendesk did not
-    /// process it): after a 5xx or no answer the record may exist already.
+    /// answer decoded. Reads are retried on any passing failure; writes only when
+    /// Zendesk certainly did not apply them (429, 503, a database collision): after no
+    /// answer or another 5xx the write may have landed.
     async fn request<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -423,7 +428,11 @@ impl ZendeskClient {
             if !err.is_transient() || attempt >= opts.max_retries {
                 return Err(err);
             }
-            if method == Method::POST && err.kind != ZendeskErrorKind::RateLimited {
+            // A write whose answer was lost may have landed. A POST would create a
+            // second record; a PUT relies on safe update, whose stamp has one-second
+            // resolution, so it could post the same reply twice. Neither is sent again
+            // here: the caller re-reads the ticket first (see pipeline::handling).
+            if method != Method::GET && !err.certainly_not_applied() {
                 return Err(err);
             }
             let wait = match err.retry_after {

@@ -70,6 +70,13 @@ impl ZendeskError {
             _ => ZendeskErrorKind::Unexpected,
         };
         let (message, details) = parse_error_body(body);
+        // Zendesk's 409 also covers a collision inside its database, which is no
+        // human edit: nothing was applied, and trying again shortly is the remedy.
+        let kind = if status == 409 && message == "DatabaseConflict" {
+            ZendeskErrorKind::Unavailable
+        } else {
+            kind
+        };
         ZendeskError {
             kind,
             call,
@@ -78,6 +85,15 @@ impl ZendeskError {
             details,
             retry_after,
         }
+    }
+
+    /// Whether Zendesk certainly did not apply the request: it said so (429, 503, a
+    /// database collision). After any other failure (no answer, 500, 502, 504) a write
+    /// may have landed, so it must not be sent again blindly.
+    pub fn certainly_not_applied(&self) -> bool {
+        self.kind == ZendeskErrorKind::RateLimited
+            || self.status == "503"
+            || (self.status == "409" && self.message == "DatabaseConflict")
     }
 
     /// Builds the error for a call that got no usable answer.

@@ -81,6 +81,11 @@ impl ReadCache {
         self.users.get(&id)
     }
 
+    /// Forgets the conversation read so far, so the next use reads it again.
+    pub fn forget_comments(&mut self) {
+        self.comments = None;
+    }
+
     /// Keeps a user read during the run.
     pub fn remember_user(&mut self, id: u64, user: User) {
         self.users.insert(id, user);

@@ -46,6 +46,11 @@ pub struct Ticket {
     /// ISO-8601; the stamp a safe update sends back.
     #[serde(default)]
     pub updated_at: Option<String>,
+    /// How many comments the ticket has, when asked for with the `comment_count`
+    /// sideload: lets a run check that the conversation it read is the one the stamp
+    /// covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_count: Option<u64>,
 }
 
 /// The `via` object: the channel a ticket or comment came through.

@@ -65,7 +65,7 @@ pub(super) fn route(
         }
         ("GET", ["tickets", id]) => Ok(Reply::json(
             200,
-            st.desk.api_show_ticket(parse_id(id)?, base)?,
+            st.desk.api_show_ticket(parse_id(id)?, query, base)?,
         )),
         ("PUT", ["tickets", id]) => {
             let id = parse_id(id)?;

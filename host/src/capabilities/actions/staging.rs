@@ -70,17 +70,31 @@ pub struct Refused(pub String);
 /// The tag put on tickets the gateway hands to humans because the plugin or Zendesk failed.
 pub const HANDOFF_ERROR_TAG: &str = "ai_handoff_error";
 
-/// The update that hands a ticket to humans: an internal note saying why, the error tag,
-/// and the AI seat unassigned if it holds the ticket. Safe update against the ticket as
-/// read; nothing the plugin staged is part of it.
-pub fn hand_off_update(ticket: &Ticket, seat_id: u64, note: &str) -> TicketUpdate {
+/// The update that hands a ticket to humans: an internal note saying why (cut to
+/// `max_note_bytes`), the error tag, and the AI seat unassigned if it holds the ticket.
+/// Safe update against the ticket as read; nothing the plugin staged is part of it.
+/// Without a note (`None`) it is the minimal hand-off, for when Zendesk refused the note.
+pub fn hand_off_update(
+    ticket: &Ticket,
+    seat_id: u64,
+    note: Option<&str>,
+    max_note_bytes: usize,
+) -> TicketUpdate {
     let mut tags = ticket.tags.clone();
     if !tags.iter().any(|t| t == HANDOFF_ERROR_TAG) {
         tags.push(HANDOFF_ERROR_TAG.to_string());
     }
+    let note = note.map(|n| {
+        if n.len() <= max_note_bytes {
+            n.to_string()
+        } else {
+            let cut = crate::capabilities::log::truncate(n, max_note_bytes.saturating_sub(3));
+            format!("{cut}...")
+        }
+    });
     TicketUpdate {
-        comment: Some(TicketUpdateComment {
-            body: note.to_string(),
+        comment: note.map(|body| TicketUpdateComment {
+            body,
             public: false,
         }),
         assignee_id: (ticket.assignee_id == Some(seat_id)).then_some(None),
@@ -323,12 +337,22 @@ mod tests {
 
     #[test]
     fn hand_off_tags_once_and_unassigns_only_the_seat() {
-        let u = hand_off_update(&ticket(&["x", HANDOFF_ERROR_TAG], Some(1)), 1, "why");
+        let u = hand_off_update(
+            &ticket(&["x", HANDOFF_ERROR_TAG], Some(1)),
+            1,
+            Some("why"),
+            100,
+        );
         assert_eq!(u.tags, Some(vec!["x".into(), HANDOFF_ERROR_TAG.into()]));
         assert_eq!(u.assignee_id, Some(None));
         assert!(!u.comment.unwrap().public);
-        let u = hand_off_update(&ticket(&[], Some(9)), 1, "why");
+        let u = hand_off_update(&ticket(&[], Some(9)), 1, Some("why"), 100);
         assert_eq!(u.assignee_id, None);
+        let long = "x".repeat(1000);
+        let u = hand_off_update(&ticket(&[], None), 1, Some(&long), 100);
+        assert!(u.comment.unwrap().body.len() <= 100);
+        let u = hand_off_update(&ticket(&[], Some(1)), 1, None, 100);
+        assert!(u.comment.is_none() && u.tags.is_some());
     }
 
     #[test]

@@ -17,6 +17,34 @@ use std::sync::Arc;
 pub const MAX_ARTICLE_BYTES: u64 = 256 * 1024;
 /// At most this many articles are returned by one search, whatever the plugin asks.
 pub const MAX_RESULTS: usize = 20;
+/// Bytes of a query that reach the index; the rest is ignored. A question needs far
+/// fewer, and a plugin may pass a customer's whole comment.
+pub const MAX_QUERY_BYTES: usize = 2048;
+/// Longer words are dropped from a query: no English word is this long, and the
+/// stemmer's cost grows faster than a word's length.
+pub const MAX_WORD_BYTES: usize = 40;
+/// Words of a query that reach the index, after the cuts above.
+pub const MAX_QUERY_TERMS: usize = 64;
+
+/// The part of `query` that is searched: its first [`MAX_QUERY_BYTES`] bytes, without
+/// words over [`MAX_WORD_BYTES`], at most [`MAX_QUERY_TERMS`] words. Bounded work for
+/// the index whatever the plugin or the customer wrote.
+pub fn bound_query(query: &str) -> String {
+    let head = crate::capabilities::log::truncate(query, MAX_QUERY_BYTES);
+    let mut words = head
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty() && w.len() <= MAX_WORD_BYTES)
+        .take(MAX_QUERY_TERMS);
+    let mut out = String::with_capacity(head.len().min(MAX_QUERY_TERMS * (MAX_WORD_BYTES + 1)));
+    if let Some(first) = words.next() {
+        out.push_str(first);
+        for w in words {
+            out.push(' ');
+            out.push_str(w);
+        }
+    }
+    out
+}
 
 /// One article of a knowledge base.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,13 +106,15 @@ impl KnowledgeIndex {
         Ok(KnowledgeIndex { articles, engine })
     }
 
-    /// The best `limit` articles for `query`, best first.
+    /// The best `limit` articles for `query`, best first. Only the [`bound_query`] part
+    /// of the query is searched.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Match> {
-        if query.trim().is_empty() || self.articles.is_empty() {
+        let query = bound_query(query);
+        if query.is_empty() || self.articles.is_empty() {
             return Vec::new();
         }
         self.engine
-            .search(query, limit.min(MAX_RESULTS))
+            .search(&query, limit.min(MAX_RESULTS))
             .into_iter()
             .filter_map(|r| {
                 let article = self.articles.get(r.document.id as usize)?.clone();
@@ -236,6 +266,28 @@ mod tests {
         assert!(hits[0].score > 0.0);
         assert!(index.search("zebra", 5).is_empty());
         assert!(index.search("   ", 5).is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn queries_are_bounded_before_the_index() {
+        let q = bound_query(&format!("refund {} please", "y".repeat(1 << 20)));
+        assert_eq!(q, "refund", "the query is cut, an absurd word dropped");
+        let q = bound_query(&format!("refund {} please", "y".repeat(100)));
+        assert_eq!(q, "refund please", "an absurd word is dropped");
+        let many: String = (0..10_000).map(|i| format!("w{i} ")).collect();
+        assert_eq!(bound_query(&many).split(' ').count(), MAX_QUERY_TERMS);
+        assert!(bound_query(&"ab ".repeat(1 << 20)).len() <= MAX_QUERY_BYTES);
+        assert_eq!(
+            bound_query("how do I get a refund?"),
+            "how do I get a refund"
+        );
+        let dir = folder();
+        let index = KnowledgeIndex::build(&dir).unwrap();
+        let started = std::time::Instant::now();
+        let hits = index.search(&format!("refund {}", "y".repeat(4 << 20)), 5);
+        assert_eq!(hits[0].article.id, "shipping/returns");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -180,7 +180,7 @@ impl LlmService {
                     .get_or_create(&crate::telemetry::metrics::BrandLabels {
                         brand: self.brand.clone(),
                     })
-                    .inc_by(u64::from(c.prompt_tokens + c.completion_tokens));
+                    .inc_by(u64::from(c.prompt_tokens) + u64::from(c.completion_tokens));
             }
         }
         match &result {

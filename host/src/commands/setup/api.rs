@@ -1,8 +1,9 @@
 //! Setup's Zendesk calls, through the gateway's own client (authentication, rate limiter,
 //! retries). Reads always go out; in a dry run writes are recorded instead of sent.
 
-use super::{explain, PlannedRequest};
-use crate::zendesk::ZendeskClient;
+use super::report::PlannedRequest;
+use crate::zendesk::{ZendeskClient, ZendeskErrorKind};
+use anyhow::anyhow;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -103,4 +104,22 @@ impl Api {
     pub(crate) fn into_planned(self) -> Vec<PlannedRequest> {
         self.planned
     }
+}
+/// Adds what a Zendesk refusal of a setup write usually means.
+fn explain(err: crate::zendesk::ZendeskError) -> anyhow::Error {
+    let hint = match err.kind {
+        ZendeskErrorKind::Forbidden => {
+            " (Zendesk lets only admins, or agents whose role may manage triggers, \
+             automations and webhooks, change them: give the seat that permission for setup, \
+             or create the objects by hand as docs/setup.md shows)"
+        }
+        ZendeskErrorKind::Unauthorized => " (check the environment's email and API token)",
+        _ => "",
+    };
+    let details: String = err
+        .details
+        .iter()
+        .map(|(f, d)| format!("; {f}: {d}"))
+        .collect();
+    anyhow!("{err}{details}{hint}")
 }

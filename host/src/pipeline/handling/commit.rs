@@ -2,7 +2,7 @@
 //! ticket as read (Listening Mode applied by staging). Zendesk refusing it hands off.
 
 use super::run::Decided;
-use super::{hand_off, read_failed, Attempt, End, Job};
+use super::{hand_off, read_failed, Attempt, End, Job, Transient};
 use crate::outcome::Outcome;
 use crate::zendesk::{TicketUpdate, ZendeskError, ZendeskErrorKind};
 
@@ -17,7 +17,7 @@ pub(crate) async fn commit_decision(job: &Job<'_>, decided: Decided) -> Attempt 
     let done = |end: End, committed: Option<TicketUpdate>| Attempt {
         end,
         staged: staged_json.clone(),
-        committed,
+        committed: committed.and_then(|u| serde_json::to_value(u).ok()),
     };
     if ctx.staged.is_empty() {
         return done(End::Finished(outcome, reason), None);
@@ -39,9 +39,18 @@ pub(crate) async fn commit_decision(job: &Job<'_>, decided: Decided) -> Attempt 
     }
     match put(job, &update).await {
         Ok(()) => done(End::Finished(outcome, reason), Some(update)),
-        Err(e) if e.kind == ZendeskErrorKind::Conflict => done(End::Conflict, None),
-        Err(e) if e.is_transient() => done(End::Transient(e), None),
-        Err(e) => {
+        Err(PutError::NotRecorded(why)) => done(
+            End::Transient(Transient {
+                reason: why,
+                retry_after: None,
+            }),
+            None,
+        ),
+        Err(PutError::Zendesk(e)) if e.kind == ZendeskErrorKind::Conflict => {
+            done(End::Conflict, None)
+        }
+        Err(PutError::Zendesk(e)) if e.is_transient() => done(End::Transient(e.into()), None),
+        Err(PutError::Zendesk(e)) => {
             // Zendesk refused what the plugin decided (a required field, a group the
             // seat is not in...): a human must look, with Zendesk's reason.
             let why = zendesk_refusal(&e);
@@ -60,13 +69,30 @@ pub(crate) async fn commit_decision(job: &Job<'_>, decided: Decided) -> Attempt 
     }
 }
 
-/// The one PUT.
-pub(crate) async fn put(job: &Job<'_>, update: &TicketUpdate) -> Result<(), ZendeskError> {
+/// The one PUT, with its intent recorded first: if the gateway dies before it learns
+/// the answer, the next run of the ticket finds the intent and settles it (see
+/// [`super::settle`]) instead of guessing. Without a recorded intent nothing is sent.
+pub(crate) async fn put(job: &Job<'_>, update: &TicketUpdate) -> Result<(), PutError> {
+    let intent = serde_json::to_string(update).unwrap_or_default();
+    if let Err(e) = job.gw.inbox.record_intent(job.claim, intent).await {
+        return Err(PutError::NotRecorded(format!(
+            "cannot record the update before sending it: {e:#}"
+        )));
+    }
     job.env
         .client
         .update_ticket(job.ticket_id, update)
         .await
         .map(|_| ())
+        .map_err(PutError::Zendesk)
+}
+
+/// Why the one PUT did not happen.
+pub(crate) enum PutError {
+    /// The intent could not be recorded (the database refuses writes): not sent.
+    NotRecorded(String),
+    /// Zendesk's answer.
+    Zendesk(ZendeskError),
 }
 
 fn zendesk_refusal(e: &ZendeskError) -> String {

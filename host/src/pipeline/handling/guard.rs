@@ -6,9 +6,35 @@ use super::{read_failed, End, Job};
 use crate::outcome::Outcome;
 use crate::zendesk::{Comment, ReadCache};
 
-/// Reads the conversation (with its authors) and applies [`host_guard`]: `Err` ends the
-/// attempt, skipped, or with the read's failure.
+/// Reads the conversation (with its authors) and applies [`host_guard`]; then reads the
+/// ticket, whose `updated_at` becomes the safe-update stamp. `Err` ends the attempt,
+/// skipped, or with a read's failure.
+///
+/// The stamp must cover exactly the conversation the plugin sees. A customer comment
+/// that lands between the two reads would be inside the stamp but missing from what the
+/// plugin read, and the next notification would then be skipped as already answered: a
+/// lost message. So the ticket's comment count is checked against the comments read, and
+/// on a difference the conversation is read again (and guarded again). A comment that
+/// lands after the ticket read changes `updated_at`, so the commit meets a conflict and
+/// the plugin runs again on fresh data. The ticket is read before the plugin starts, so
+/// waiting for it (or for the quota) never counts against the plugin's deadline.
 pub(crate) async fn check(job: &Job<'_>, reads: &mut ReadCache) -> Result<(), End> {
+    guarded_comments(job, reads).await?;
+    let count = match reads.ticket(&job.env.client, job.ticket_id).await {
+        Ok(t) => t.comment_count,
+        Err(e) => return Err(read_failed(e, job)),
+    };
+    let read = reads.comments_if_read().map_or(0, |c| c.len() as u64);
+    if count != Some(read) {
+        tracing::info!(brand = %job.brand.brand.name, ticket = job.ticket_id, comments_read = read,
+            comment_count = ?count, "the conversation changed while it was read; reading it again");
+        reads.forget_comments();
+        guarded_comments(job, reads).await?;
+    }
+    Ok(())
+}
+
+async fn guarded_comments(job: &Job<'_>, reads: &mut ReadCache) -> Result<(), End> {
     if let Err(e) = reads.comments(&job.env.client, job.ticket_id).await {
         return Err(read_failed(e, job));
     }

@@ -11,32 +11,46 @@ pub mod commit;
 pub mod guard;
 pub mod hand_off;
 pub mod run;
+pub mod settle;
 
 use crate::config::Mode;
 use crate::gateway::{BrandRuntime, EnvironmentRuntime, Gateway};
 use crate::outcome::Outcome;
 use crate::store::audit::AuditRecord;
 use crate::store::inbox::Claimed;
-use crate::zendesk::{TicketUpdate, ZendeskError};
+use crate::zendesk::ZendeskError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::capabilities::actions::staging::HANDOFF_ERROR_TAG;
 pub use guard::{host_guard, human_guard, loop_guard};
 
-/// What became of a claimed ticket: the audit record of the handling, and when to run
-/// it again if it met a passing failure.
+/// What became of a claimed ticket: the audit record of the handling, and what the
+/// inbox does with it next.
 #[derive(Debug)]
 pub struct Report {
     /// The record, ready for the audit trail.
     pub record: AuditRecord,
-    /// `Some` when the ticket stays in the inbox and runs again after this delay.
-    pub retry_after: Option<Duration>,
+    /// What the inbox does with the ticket.
+    pub next: Next,
+}
+
+/// What the inbox does with a ticket after a handling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Done with it (until the next notification).
+    Done,
+    /// A passing failure: run it again after this delay.
+    RetryAfter(Duration),
+    /// Given up, and not even the hand-off could be written: keep it as a dead letter,
+    /// visible on `/admin/dead-letters` and in the metrics, retryable by an operator.
+    DeadLetter,
 }
 
 /// The ticket being handled and everything resolved for it.
 pub(crate) struct Job<'a> {
     pub gw: &'a Gateway,
+    pub claim: &'a Claimed,
     pub brand: Arc<BrandRuntime>,
     pub env: Arc<EnvironmentRuntime>,
     pub ticket_id: u64,
@@ -50,8 +64,25 @@ pub(crate) enum End {
     Finished(Outcome, String),
     /// Zendesk's safe update refused the commit: the ticket changed meanwhile.
     Conflict,
-    /// A passing Zendesk failure (quota, outage): try again later.
-    Transient(ZendeskError),
+    /// A passing failure of the gateway's services (Zendesk's quota or outage, a slow
+    /// or failing model): try again later.
+    Transient(Transient),
+}
+
+/// A passing failure, and when the failing service asked to be called again.
+#[derive(Debug, Clone)]
+pub(crate) struct Transient {
+    pub reason: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl From<ZendeskError> for Transient {
+    fn from(e: ZendeskError) -> Self {
+        Transient {
+            retry_after: e.retry_after,
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// One attempt: how it ended, what the plugin staged (JSON, for the audit) and the
@@ -59,7 +90,8 @@ pub(crate) enum End {
 pub(crate) struct Attempt {
     pub end: End,
     pub staged: serde_json::Value,
-    pub committed: Option<TicketUpdate>,
+    /// The update that reached Zendesk (JSON), if one did.
+    pub committed: Option<serde_json::Value>,
 }
 
 impl Attempt {
@@ -90,10 +122,10 @@ pub async fn handle(gw: &Gateway, claimed: &Claimed) -> Report {
         committed: None,
         duration_ms: 0,
     };
-    let (attempt, retry_after) = match resolve(gw, claimed) {
+    let (attempt, next) = match resolve(gw, claimed) {
         Err(reason) => (
             Attempt::ended(End::Finished(Outcome::Skipped, reason)),
-            None,
+            Next::Done,
         ),
         Ok(job) => {
             record.brand = job.brand.brand.name.clone();
@@ -102,18 +134,29 @@ pub async fn handle(gw: &Gateway, claimed: &Claimed) -> Report {
             let span = tracing::Span::current();
             span.record("brand", job.brand.brand.name.as_str());
             span.record("plugin_version", job.brand.plugin.version.as_str());
-            attempts(&job, claimed.attempts).await
+            match settle::settle(&job).await {
+                Some(settled) => (settled, Next::Done),
+                None => attempts(&job, claimed.attempts).await,
+            }
         }
     };
     let (outcome, reason) = match attempt.end {
         End::Finished(outcome, reason) => (outcome, reason),
-        End::Transient(e) => {
-            let wait = retry_after.unwrap_or_default();
-            (
+        End::Transient(t) => match &next {
+            Next::RetryAfter(wait) => (
                 Outcome::Retry,
-                format!("{e}; will try again in {} s", wait.as_secs()),
-            )
-        }
+                format!("{}; will try again in {} s", t.reason, wait.as_secs()),
+            ),
+            _ => (
+                Outcome::Failed,
+                format!(
+                    "{}; given up after {} attempts, and the hand-off could not be written: \
+                     kept as a dead letter",
+                    t.reason,
+                    claimed.attempts + 1
+                ),
+            ),
+        },
         End::Conflict => unreachable!("attempts() resolves conflicts"),
     };
     record.outcome = outcome;
@@ -122,10 +165,7 @@ pub async fn handle(gw: &Gateway, claimed: &Claimed) -> Report {
     record.committed = attempt.committed.and_then(|u| serde_json::to_value(u).ok());
     record.at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     record.duration_ms = started.elapsed().as_millis() as u64;
-    Report {
-        record,
-        retry_after,
-    }
+    Report { record, next }
 }
 
 /// The endpoint, brand and environment of a notification, as the config has them now
@@ -149,6 +189,7 @@ fn resolve<'a>(gw: &'a Gateway, claimed: &'a Claimed) -> Result<Job<'a>, String>
     let mode = endpoint.mode.unwrap_or(brand.brand.mode);
     Ok(Job {
         gw,
+        claim: claimed,
         brand,
         env,
         ticket_id: n.ticket_id,
@@ -158,36 +199,77 @@ fn resolve<'a>(gw: &'a Gateway, claimed: &'a Claimed) -> Result<Job<'a>, String>
 }
 
 /// Attempts the ticket, again on fresh data after each safe-update conflict, a bounded
-/// number of times. Returns the last attempt and, for a passing failure, the delay.
-async fn attempts(job: &Job<'_>, earlier_attempts: u32) -> (Attempt, Option<Duration>) {
-    let max_conflicts = job.brand.brand.limits.max_conflict_retries;
+/// number of times; conflicts past that are a passing failure like any other. A ticket
+/// that keeps meeting passing failures is retried with backoff until `max_attempts` or
+/// `max_retry_secs` since its first failure, then handed to humans; when even the
+/// hand-off cannot be written it becomes a dead letter.
+async fn attempts(job: &Job<'_>, earlier_attempts: u32) -> (Attempt, Next) {
+    let limits = &job.brand.brand.limits;
     let mut conflicts = 0;
-    loop {
+    let mut attempt = loop {
         let attempt = attempt(job).await;
         match attempt.end {
-            End::Finished(..) => return (attempt, None),
-            End::Conflict if conflicts < max_conflicts => {
+            End::Conflict if conflicts < limits.max_conflict_retries => {
                 conflicts += 1;
                 tracing::info!(brand = %job.brand.brand.name, ticket = job.ticket_id, attempt = conflicts,
                     "ticket changed while the plugin ran (safe-update conflict); running again on fresh data");
             }
             End::Conflict => {
                 let reason = format!(
-                    "the ticket kept changing while the AI worked on it ({} safe-update conflicts)",
+                    "the ticket kept changing while the AI worked on it ({} safe-update conflicts in a row)",
                     conflicts + 1
                 );
-                let end = End::Finished(Outcome::Skipped, reason);
-                return (Attempt { end, ..attempt }, None);
+                let end = End::Transient(Transient {
+                    reason,
+                    retry_after: None,
+                });
+                break Attempt { end, ..attempt };
             }
-            End::Transient(ref e) => {
-                let wait = e
-                    .retry_after
-                    .unwrap_or_else(|| retry_delay(earlier_attempts));
-                return (attempt, Some(wait));
-            }
+            _ => break attempt,
         }
+    };
+    let End::Transient(t) = &attempt.end else {
+        return (attempt, Next::Done);
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let failing_for = Duration::from_millis(
+        (now_ms - job.claim.first_failure_at_ms.unwrap_or(now_ms)).max(0) as u64,
+    );
+    let out_of_attempts = earlier_attempts + 1 >= limits.max_attempts;
+    let out_of_time = failing_for >= Duration::from_secs(limits.max_retry_secs);
+    if !out_of_attempts && !out_of_time {
+        let wait = t
+            .retry_after
+            .unwrap_or_else(|| retry_delay(earlier_attempts))
+            .min(MAX_RETRY_DELAY);
+        return (attempt, Next::RetryAfter(wait));
+    }
+    let why = format!(
+        "{} (after {} attempts over {} min)",
+        t.reason,
+        earlier_attempts + 1,
+        failing_for.as_secs() / 60
+    );
+    tracing::warn!(brand = %job.brand.brand.name, ticket = job.ticket_id, reason = %why,
+        "giving up on the ticket after repeated passing failures; handing it to humans");
+    let note = format!(
+        "The AI could not handle this ticket: {}. It kept trying and gave up. Please take this ticket over.",
+        why
+    );
+    let mut reads = crate::zendesk::ReadCache::default();
+    let handed = hand_off::hand_off(job, &mut reads, &note, format!("given up: {why}")).await;
+    attempt = Attempt {
+        staged: attempt.staged,
+        ..handed
+    };
+    match attempt.end {
+        End::Finished(..) => (attempt, Next::Done),
+        _ => (attempt, Next::DeadLetter),
     }
 }
+
+/// The longest wait between two attempts, whatever a service asked for.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
 
 /// Backoff between attempts of a ticket that met a passing failure: 5 s doubling to 5 min.
 fn retry_delay(attempts: u32) -> Duration {
@@ -222,7 +304,7 @@ async fn attempt(job: &Job<'_>) -> Attempt {
 /// failed for good otherwise (a ticket deleted meanwhile, a permission).
 pub(crate) fn read_failed(e: ZendeskError, job: &Job<'_>) -> End {
     if e.is_transient() {
-        return End::Transient(e);
+        return End::Transient(e.into());
     }
     tracing::warn!(brand = %job.brand.brand.name, ticket = job.ticket_id, error = %e,
         "cannot read the ticket; nothing to do");

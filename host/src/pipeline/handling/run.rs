@@ -2,11 +2,14 @@
 //! guard already made. A plugin failure hands the ticket off here; a decision goes on to
 //! the commit.
 
-use super::{hand_off, Attempt, End, Job};
+use super::{hand_off, Attempt, End, Job, Transient};
 use crate::capabilities::RunContext;
 use crate::outcome::Outcome;
 use crate::runtime::run::{run_plugin, RunFailure, RunRequest};
 use crate::zendesk::ReadCache;
+
+/// The longest reason written into one log line, in bytes (the audit keeps more).
+const LOG_REASON_BYTES: usize = 512;
 
 /// What the run step produced. (Moved once per run, never stored: the size difference
 /// between the variants costs nothing worth a box.)
@@ -44,23 +47,49 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
         mode: job.mode,
     };
     let result = run_plugin(&plugin, context, &request).await;
-    job.gw
-        .quarantine()
-        .count_run(brand, &plugin.version, result.outcome.is_err());
     let mut ctx = result.context;
+    // Only the plugin's own faults count towards quarantine; a run that ended because
+    // Zendesk or the model failed says nothing about the plugin.
+    let plugin_fault = match &result.outcome {
+        Err(failure) => failure.is_plugin_fault(ctx.host_call_failed),
+        Ok(_) => false,
+    };
+    if ctx.service_failure.is_none() || plugin_fault {
+        job.gw
+            .quarantine()
+            .count_run(brand, &plugin.version, plugin_fault);
+    }
     let staged = serde_json::to_value(&ctx.staged).unwrap_or_default();
     let refusals = if ctx.refusals.is_empty() {
         String::new()
     } else {
-        format!(" (refused: {})", ctx.refusals.join("; "))
+        let more = match ctx.refusals_dropped {
+            0 => String::new(),
+            n => format!("; and {n} more"),
+        };
+        let joined = ctx.refusals.join("; ");
+        format!(" (refused: {}{more})", crate::runtime::run::bounded(joined))
     };
     if ctx.dropped_log_lines > 0 {
         tracing::warn!(brand = %brand.name, ticket = job.ticket_id, dropped = ctx.dropped_log_lines,
             "plugin log lines over the limit were dropped");
     }
-    if let Some(e) = ctx.transient_failure.take() {
+    let gateway_failure = match (&result.outcome, ctx.service_failure.take()) {
+        (Err(f), _) if f.is_gateways() => Some(Transient {
+            reason: f.describe(),
+            retry_after: None,
+        }),
+        (_, Some(f)) if !plugin_fault => Some(Transient {
+            reason: f.message,
+            retry_after: f.retry_after,
+        }),
+        _ => None,
+    };
+    if let Some(t) = gateway_failure {
+        tracing::info!(brand = %brand.name, ticket = job.ticket_id, plugin_version = %plugin.version,
+            reason = %t.reason, "the run met a passing failure of the gateway's services; it runs again later");
         return Ran::Ended(Attempt {
-            end: End::Transient(e),
+            end: End::Transient(t),
             staged,
             committed: None,
         });
@@ -73,7 +102,8 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
         Err(failure) => {
             tracing::warn!(brand = %brand.name, ticket = job.ticket_id, plugin_version = %plugin.version,
                 failure = failure.kind(), elapsed_ms = result.elapsed.as_millis() as u64,
-                "plugin run failed: {}; handing the ticket to humans", failure.describe());
+                "plugin run failed: {}; handing the ticket to humans",
+                crate::capabilities::log::truncate(&failure.describe(), LOG_REASON_BYTES));
             let reason = failure.describe() + &refusals;
             let note = failure_note(job, &failure);
             let attempt = hand_off::hand_off(job, &mut ctx.reads, &note, reason).await;
@@ -81,7 +111,8 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
         }
     };
     tracing::info!(brand = %brand.name, ticket = job.ticket_id, plugin_version = %plugin.version,
-        outcome = %outcome, elapsed_ms = result.elapsed.as_millis() as u64, "{reason}");
+        outcome = %outcome, elapsed_ms = result.elapsed.as_millis() as u64,
+        "{}", crate::capabilities::log::truncate(&reason, LOG_REASON_BYTES));
     Ran::Decided(Decided {
         outcome,
         reason,

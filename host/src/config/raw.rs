@@ -1,0 +1,162 @@
+//! The file format as serde reads it, kept apart from the validated types in
+//! [`super`]: names and shapes follow the TOML keys (`*_env` / `*_file` pairs for
+//! secrets, relative paths), and the [`Loader`](super::loader::Loader) turns them
+//! into a [`Config`](super::Config).
+
+use super::{DraftsIn, Limits, Mode};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) gateway: RawGateway,
+    #[serde(default)]
+    pub(super) limits: Limits,
+    #[serde(default)]
+    pub(super) environments: BTreeMap<String, RawEnvironment>,
+    #[serde(default)]
+    pub(super) brands: BTreeMap<String, RawBrand>,
+    #[serde(default)]
+    pub(super) endpoints: BTreeMap<String, RawEndpoint>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGateway {
+    #[serde(default = "default_listen")]
+    pub(super) listen: String,
+    #[serde(default = "default_data_dir")]
+    pub(super) data_dir: PathBuf,
+    #[serde(default = "default_concurrency")]
+    pub(super) concurrency: usize,
+    #[serde(default = "default_max_inbox_depth")]
+    pub(super) max_inbox_depth: usize,
+    pub(super) admin_token_env: Option<String>,
+    pub(super) admin_token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) durable_fsync: bool,
+}
+
+impl Default for RawGateway {
+    fn default() -> Self {
+        RawGateway {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            concurrency: default_concurrency(),
+            max_inbox_depth: default_max_inbox_depth(),
+            admin_token_env: None,
+            admin_token_file: None,
+            durable_fsync: false,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("gateway-data")
+}
+fn default_concurrency() -> usize {
+    8
+}
+fn default_max_inbox_depth() -> usize {
+    10_000
+}
+fn default_rpm() -> u32 {
+    400
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEnvironment {
+    pub(super) base_url: Option<String>,
+    pub(super) subdomain: Option<String>,
+    pub(super) email: String,
+    pub(super) api_token_env: Option<String>,
+    pub(super) api_token_file: Option<PathBuf>,
+    #[serde(default = "default_rpm")]
+    pub(super) requests_per_minute: u32,
+    pub(super) public_base_url: Option<String>,
+    #[serde(default = "default_ticket_updates")]
+    pub(super) ticket_updates_per_minute: u32,
+    #[serde(default = "default_sweep_every")]
+    pub(super) sweep_every_secs: u64,
+    pub(super) admin_email: Option<String>,
+    pub(super) admin_api_token_env: Option<String>,
+    pub(super) admin_api_token_file: Option<PathBuf>,
+}
+
+fn default_ticket_updates() -> u32 {
+    super::DEFAULT_TICKET_UPDATES_PER_MINUTE
+}
+
+fn default_sweep_every() -> u64 {
+    super::DEFAULT_SWEEP_EVERY_SECS
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBrand {
+    pub(super) plugin: PathBuf,
+    pub(super) mode: Mode,
+    #[serde(default)]
+    pub(super) listening_drafts: DraftsIn,
+    #[serde(default)]
+    pub(super) limits: Option<toml::Table>,
+    #[serde(default)]
+    pub(super) allowed_agents: Vec<u64>,
+    #[serde(default)]
+    pub(super) allowed_groups: Vec<u64>,
+    pub(super) llm: Option<RawLlm>,
+    pub(super) knowledge: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) settings: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLlm {
+    pub(super) base_url: String,
+    pub(super) model: String,
+    pub(super) api_key_env: Option<String>,
+    pub(super) api_key_file: Option<PathBuf>,
+    #[serde(default = "default_llm_timeout_ms")]
+    pub(super) timeout_ms: u64,
+    #[serde(default = "default_llm_tokens_per_run")]
+    pub(super) max_tokens_per_run: u32,
+    #[serde(default = "default_llm_concurrency")]
+    pub(super) concurrency: usize,
+    #[serde(default = "default_llm_calls_per_run")]
+    pub(super) max_calls_per_run: u32,
+}
+
+fn default_llm_timeout_ms() -> u64 {
+    20_000
+}
+fn default_llm_tokens_per_run() -> u32 {
+    8_000
+}
+fn default_llm_concurrency() -> usize {
+    4
+}
+fn default_llm_calls_per_run() -> u32 {
+    20
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEndpoint {
+    pub(super) brand: String,
+    pub(super) environment: String,
+    pub(super) token: Option<String>,
+    pub(super) token_env: Option<String>,
+    pub(super) signing_secret_env: Option<String>,
+    pub(super) signing_secret_file: Option<PathBuf>,
+    pub(super) mode: Option<Mode>,
+    pub(super) zendesk_brand: Option<String>,
+    pub(super) zendesk_brand_id: Option<u64>,
+}
