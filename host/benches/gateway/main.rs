@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Sections, in order: ingestion, dispatch, end to end (with Zendesk calls per
-//! ticket), hot reload, start-up and memory. Each module's docs say what exactly is
+//! ticket), hot reload, start-up and memory, Zendesk costs (calls per customer message,
+//! the sweep's share of the quota). Each module's docs say what exactly is
 //! measured on each side. `docs/benchmarks.md` has results and how to read them.
 //!
 //! Criterion is not used: the figures are ratios against baselines that need servers,
@@ -19,6 +20,7 @@ mod end_to_end;
 mod footprint;
 mod ingestion;
 mod reload;
+mod zendesk_costs;
 
 use common::Scale;
 use std::time::Instant;
@@ -84,12 +86,13 @@ fn main() {
     let mut failed = Vec::new();
     type Section =
         fn(Scale) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
-    let sections: [(&str, Section); 5] = [
+    let sections: [(&str, Section); 6] = [
         ("ingestion", |s| Box::pin(ingestion::run(s))),
         ("dispatch", |s| Box::pin(dispatch::run(s))),
         ("end to end", |s| Box::pin(end_to_end::run(s))),
         ("hot reload", |s| Box::pin(reload::run(s))),
         ("memory and start-up", |s| Box::pin(footprint::run(s))),
+        ("zendesk costs", |s| Box::pin(zendesk_costs::run(s))),
     ];
     // BENCH_ONLY=<section name> runs one section (e.g. BENCH_ONLY=ingestion), for
     // repeating one figure while working on it.
