@@ -300,6 +300,12 @@ impl Faults {
     }
 }
 
+/// A request path without its query and `.json` suffix.
+fn bare_path(path: &str) -> &str {
+    let path = path.split('?').next().unwrap_or("");
+    path.strip_suffix(".json").unwrap_or(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,10 +394,4 @@ mod tests {
         assert!(Fault::once(503).check().is_ok());
         assert!(Fault::dropped_after_commit().check().is_ok());
     }
-}
-
-/// A request path without its query and `.json` suffix.
-fn bare_path(path: &str) -> &str {
-    let path = path.split('?').next().unwrap_or("");
-    path.strip_suffix(".json").unwrap_or(path)
 }
