@@ -105,7 +105,17 @@ pub fn write_secrets(dir: &Path, sim_token: &str) {
     std::fs::write(dir.join("zendesk-token"), sim_token).unwrap();
     std::fs::write(dir.join("wrong-token"), "not-the-token").unwrap();
     std::fs::write(dir.join("admin-token"), ADMIN_TOKEN).unwrap();
+    std::fs::write(
+        dir.join("zendesk-admin-token"),
+        SimulatorConfig::default().admin_api_token,
+    )
+    .unwrap();
 }
+
+/// The environment lines that give `setup` the simulator's administrator (its token in
+/// `zendesk-admin-token`, see [`write_secrets`]).
+pub const ZENDESK_ADMIN: &str =
+    "admin_email = \"ada@example.com\"\nadmin_api_token_file = \"zendesk-admin-token\"";
 
 /// Config text for `brands` against `sim_url`; secrets are read from files in `data_dir`
 /// (see [`write_secrets`]); `api_token_file` is `zendesk-token` or `wrong-token`.
@@ -128,6 +138,10 @@ base_url = "{sim_url}"
 email = "gladly-ai@example.com"
 api_token_file = "{api_token_file}"
 requests_per_minute = 6000
+# The whole of Zendesk's Update Ticket limit (the tests have no human agents unless
+# they say so), and no catch-up sweep unless a test turns it on.
+ticket_updates_per_minute = 100
+sweep_every_secs = 0
 "#,
         data = data_dir.display()
     );

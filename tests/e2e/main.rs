@@ -19,3 +19,4 @@ mod run_model;
 mod sandbox;
 mod setup;
 mod startup;
+mod zendesk_real;

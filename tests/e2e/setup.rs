@@ -69,6 +69,35 @@ async fn setup_is_idempotent_and_its_trigger_notifies_the_gateway_signed() {
         &format!("requests_per_minute = 6000\npublic_base_url = \"{public}\""),
     );
     std::fs::write(&config_path, &text).unwrap();
+    let options = SetupOptions {
+        client: fast_client(),
+        ..Default::default()
+    };
+
+    // With only the AI seat (an agent): Zendesk refuses, and setup says which
+    // permission, for which user, and how to fix it; nothing is written.
+    let refused = setup(&load(&config_path), &options).await.unwrap();
+    let failures = refused.failures().join("\n");
+    for needle in [
+        "environment production",
+        "(403)",
+        "the AI seat gladly-ai@example.com may not manage webhooks",
+        "admin_email and admin_api_token_env (or admin_api_token_file) in [environments.production]",
+    ] {
+        assert!(failures.contains(needle), "missing {needle:?} in {failures}");
+    }
+    assert!(
+        writes(&h).is_empty(),
+        "refused setup wrote: {:?}",
+        writes(&h)
+    );
+
+    // With an administrator's credentials for setup (the gateway still runs as the seat).
+    let text = text.replace(
+        "sweep_every_secs = 0",
+        &format!("sweep_every_secs = 0\n{ZENDESK_ADMIN}"),
+    );
+    std::fs::write(&config_path, &text).unwrap();
 
     // A dry run through the real binary prints every write and sends none.
     h.sim.clear_calls();
@@ -104,10 +133,7 @@ async fn setup_is_idempotent_and_its_trigger_notifies_the_gateway_signed() {
     );
 
     // First run: everything is created.
-    let options = SetupOptions {
-        client: fast_client(),
-        ..Default::default()
-    };
+    h.sim.clear_calls();
     let report = setup(&load(&config_path), &options).await.unwrap();
     let rendered = report.render();
     assert!(report.failures().is_empty(), "{rendered}");
@@ -160,12 +186,26 @@ async fn setup_is_idempotent_and_its_trigger_notifies_the_gateway_signed() {
         conditions.contains(r#""field":"brand_id","operator":"is","value":"1""#),
         "{conditions}"
     );
+    // The updater condition, not "channel is not API" (which would also drop tickets
+    // other integrations create through the API); checked against the definitions first.
+    assert!(
+        conditions.contains(r#""field":"current_user","operator":"is_not","value":"9000""#),
+        "{conditions}"
+    );
+    assert!(!conditions.contains("current_via_id"), "{conditions}");
+    let calls = h.sim.calls();
+    let definitions = calls
+        .iter()
+        .position(|c| c.path == "/api/v2/triggers/definitions")
+        .expect("setup read the trigger definitions");
+    let first_write = calls.iter().position(|c| c.method != "GET").unwrap();
+    assert!(definitions < first_write, "checked before writing");
     assert_eq!(ours[0]["actions"][0]["value"][0], hook_id);
     let automations = h.sim.automations();
     assert_eq!(automations.len(), 1);
     assert_eq!(
         automations[0]["title"],
-        "AI seat failsafe: unassign after 1 hour"
+        "AI seat failsafe: unassign 1 to 3 hours after assignment"
     );
     assert_eq!(automations[0]["conditions"]["all"][0]["value"], "9000");
 
@@ -188,7 +228,7 @@ async fn setup_is_idempotent_and_its_trigger_notifies_the_gateway_signed() {
     let r = h
         .http
         .put(format!("{}/api/v2/triggers/{trigger_id}", h.sim.base_url()))
-        .header("authorization", h.sim.auth_header())
+        .header("authorization", h.sim.admin_auth_header())
         .json(&serde_json::json!({ "trigger": off }))
         .send()
         .await
@@ -331,7 +371,9 @@ fn two_brand_config(sim: &zendesk_simulator::Simulator, orders_brand: &str) -> C
     orders.endpoint_extra = orders_brand.into();
     let text = config_text(&sim.base_url(), &dir, &[triage, orders], "zendesk-token").replace(
         "requests_per_minute = 6000",
-        "requests_per_minute = 6000\npublic_base_url = \"https://gateway.example.com/\"",
+        &format!(
+            "requests_per_minute = 6000\npublic_base_url = \"https://gateway.example.com/\"\n{ZENDESK_ADMIN}"
+        ),
     );
     write_secrets(&dir, "sim-token");
     let path = dir.join("gateway.toml");

@@ -5,8 +5,10 @@ use zendesk_gateway::gateway::StartOptions;
 use zendesk_gateway::service::launch;
 use zendesk_simulator::Simulator;
 
+/// Zendesk answers wrong credentials with 401 `Couldn't authenticate you` (the
+/// anonymous user only comes back without credentials); start-up says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anonymous_users_me_stops_start_up() {
+async fn wrong_credentials_stop_start_up_with_a_message_that_says_so() {
     let config = sim_config();
     let token = config.api_token.clone();
     let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap())
@@ -25,7 +27,12 @@ async fn anonymous_users_me_stops_start_up() {
         .expect("start-up must fail with wrong credentials");
     let msg = format!("{err:#}");
     assert!(msg.contains("environment production"), "{msg}");
-    assert!(msg.contains("anonymous"), "{msg}");
+    assert!(
+        msg.contains("refuses the credentials of gladly-ai@example.com")
+            && msg.contains("401 Couldn't authenticate you")
+            && msg.contains("check the email and the API token"),
+        "{msg}"
+    );
     assert!(
         !msg.contains("not-the-token"),
         "the token must not appear in errors: {msg}"

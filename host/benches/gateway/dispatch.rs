@@ -26,7 +26,7 @@ use zendesk_gateway::bindings::{
     BrandPlugin, BrandPluginPre, Event, Mode as WitMode, Outcome, PluginError,
 };
 use zendesk_gateway::capabilities::RunContext;
-use zendesk_gateway::config::{Config, Mode};
+use zendesk_gateway::config::Mode;
 use zendesk_gateway::gateway::{Gateway, StartOptions};
 use zendesk_gateway::runtime::run::{run_plugin, RunRequest};
 use zendesk_gateway::zendesk::ReadCache;
@@ -214,7 +214,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
         std::slice::from_ref(&brand),
         "",
     );
-    let config = Config::load(&common::write_config(&dir, &text, &common::sim_token()))?;
+    let config = common::load_config(&common::write_config(&dir, &text, &common::sim_token()))?;
     // The gateway's state without its server and workers: nothing else runs meanwhile.
     let gw = Gateway::start(config, StartOptions::default()).await?;
     let brand_rt = gw.brand("triage").expect("brand loaded");

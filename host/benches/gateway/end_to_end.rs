@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zendesk_gateway::config::Config;
 use zendesk_gateway::gateway::StartOptions;
 use zendesk_gateway::service::launch;
 use zendesk_simulator::{ApiCall, Simulator};
@@ -139,7 +138,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
         &brands,
         "",
     );
-    let config = Config::load(&common::write_config(&dir, &text, &common::sim_token()))?;
+    let config = common::load_config(&common::write_config(&dir, &text, &common::sim_token()))?;
     let workers = config.gateway.concurrency;
     let gw = launch(config, StartOptions::default()).await?;
 

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
-use zendesk_gateway::config::Config;
 use zendesk_gateway::gateway::{Gateway, StartOptions};
 
 /// What one load run measured.
@@ -143,7 +142,7 @@ async fn gateway_ingress(
         std::slice::from_ref(&brand),
         &format!("durable_fsync = {fsync}"),
     );
-    let config = Config::load(&common::write_config(&dir, &text, &common::sim_token()))?;
+    let config = common::load_config(&common::write_config(&dir, &text, &common::sim_token()))?;
     let gateway = Gateway::start(config, StartOptions::default()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -8,7 +8,8 @@
 //!
 //! Sections, in order: ingestion, dispatch, end to end (with Zendesk calls per
 //! ticket), hot reload, run model (quota-bound throughput, time to first response),
-//! isolation (computing plugins beside a healthy brand), start-up and memory. Each module's docs say what exactly is
+//! isolation (computing plugins beside a healthy brand), start-up and memory, Zendesk
+//! costs (calls per customer message, the sweep's share of the quota). Each module's docs say what exactly is
 //! measured on each side. `docs/benchmarks.md` has results and how to read them.
 //!
 //! Criterion is not used: the figures are ratios against baselines that need servers,
@@ -22,6 +23,7 @@ mod ingestion;
 mod isolation;
 mod reload;
 mod run_model;
+mod zendesk_costs;
 
 use common::Scale;
 use std::time::Instant;
@@ -87,7 +89,7 @@ fn main() {
     let mut failed = Vec::new();
     type Section =
         fn(Scale) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
-    let sections: [(&str, Section); 7] = [
+    let sections: [(&str, Section); 8] = [
         ("ingestion", |s| Box::pin(ingestion::run(s))),
         ("dispatch", |s| Box::pin(dispatch::run(s))),
         ("end to end", |s| Box::pin(end_to_end::run(s))),
@@ -95,6 +97,7 @@ fn main() {
         ("run model", |s| Box::pin(run_model::run(s))),
         ("isolation", |s| Box::pin(isolation::run(s))),
         ("memory and start-up", |s| Box::pin(footprint::run(s))),
+        ("zendesk costs", |s| Box::pin(zendesk_costs::run(s))),
     ];
     // BENCH_ONLY=<section name> runs one section (e.g. BENCH_ONLY=ingestion), for
     // repeating one figure while working on it.

@@ -17,7 +17,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use zendesk_gateway::config::Config;
 use zendesk_gateway::gateway::StartOptions;
 use zendesk_gateway::runtime::plugin::content_version;
 use zendesk_gateway::service::{launch, RunningGateway};
@@ -142,7 +141,7 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
         std::slice::from_ref(&brand),
         "",
     );
-    let config = Config::load(&common::write_config(&dir, &text, &common::sim_token()))?;
+    let config = common::load_config(&common::write_config(&dir, &text, &common::sim_token()))?;
     let gw = launch(config, StartOptions::default()).await?;
     {
         // Put the order-desk build in the compile cache: the "known build" series

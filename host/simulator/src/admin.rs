@@ -17,6 +17,7 @@ use crate::config::SimUser;
 use crate::faults::Fault;
 use crate::model::{AgentEdit, NewComment, NewTicket};
 use crate::shared::Shared;
+use crate::state::EditError;
 
 /// The admin routes, to be nested under `/_sim`.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -34,6 +35,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/rate_limit", axum::routing::delete(reset_rate_limit))
         .route("/rules", get(list_rules))
         .route("/webhook_deliveries", get(list_deliveries))
+        .route("/webhooks/{id}/breaker", get(show_breaker))
         .fallback(|| async { admin_error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .with_state(shared)
 }
@@ -96,6 +98,17 @@ async fn agent_edit(
     match st.agent_edit(id, edit) {
         Ok(()) => Json(st.desk.ticket_state(id, &shared.base_url)).into_response(),
         Err(e) if st.desk.ticket_state(id, "").is_none() => admin_error(StatusCode::NOT_FOUND, e),
+        // The human's save meets the Update Ticket limit, as in the Zendesk UI.
+        Err(EditError::Limited { retry_after }) => {
+            let mut resp = admin_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                EditError::Limited { retry_after },
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after.to_string()) {
+                resp.headers_mut().insert("retry-after", v);
+            }
+            resp
+        }
         Err(e) => admin_error(StatusCode::UNPROCESSABLE_ENTITY, e),
     }
 }
@@ -193,7 +206,29 @@ async fn list_deliveries(AxState(shared): Shr) -> Json<Value> {
     Json(json!({"webhook_deliveries": shared.lock().rules.deliveries}))
 }
 
+/// A webhook's circuit breaker: `closed`, `open` (paused: notifications are
+/// dropped) or `half_open` (the pause is over; the next call decides).
+async fn show_breaker(AxState(shared): Shr, Path(id): Path<String>) -> Response {
+    let mut st = shared.lock();
+    if !st
+        .rules
+        .webhooks_json()
+        .iter()
+        .any(|w| w["id"] == id.as_str())
+    {
+        return admin_error(StatusCode::NOT_FOUND, format!("no webhook {id}"));
+    }
+    let breaker = st
+        .breakers
+        .entry(id.clone())
+        .or_default()
+        .report(Instant::now(), &shared.webhooks);
+    Json(json!({"webhook_id": id, "breaker": breaker})).into_response()
+}
+
 async fn reset_rate_limit(AxState(shared): Shr) -> StatusCode {
-    shared.lock().quota.reset();
+    let mut st = shared.lock();
+    st.quota.reset();
+    st.updates.reset();
     StatusCode::NO_CONTENT
 }

@@ -1,6 +1,8 @@
 //! How a simulated account is set up: its seat, users, brands, groups and starting
 //! triggers ([`SimulatorConfig`]).
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -114,13 +116,56 @@ pub fn default_triggers() -> Vec<Value> {
     ]
 }
 
+/// How Zendesk calls webhooks and when its circuit breaker pauses one
+/// (`shared/zendesk-api.md`, "Webhook delivery"). The defaults are Zendesk's reported
+/// figures; tests shorten the waits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookPolicy {
+    /// How long one call may take before Zendesk gives up on it (a timeout, which
+    /// Zendesk logs as a 504). About 12 s in Zendesk.
+    pub timeout: Duration,
+    /// The wait before retrying a timeout or a 409 (Zendesk does not publish it; a
+    /// 429 or 503 waits its `Retry-After` instead).
+    pub retry_delay: Duration,
+    /// The breaker looks at the requests of this last stretch of time (5 minutes).
+    pub breaker_window: Duration,
+    /// Requests a webhook needs in the window before the ratio can trip it (100).
+    pub breaker_min_requests: usize,
+    /// The share of failed requests in the window that trips it (0.7).
+    pub breaker_failure_ratio: f64,
+    /// More failures than this in the window trip it whatever the ratio (1,000).
+    pub breaker_max_failures: usize,
+    /// How long a tripped webhook is paused before Zendesk tries it again ("a short
+    /// pause": not published; assumed 60 s).
+    pub breaker_pause: Duration,
+}
+
+impl Default for WebhookPolicy {
+    fn default() -> Self {
+        WebhookPolicy {
+            timeout: Duration::from_secs(12),
+            retry_delay: Duration::from_secs(2),
+            breaker_window: Duration::from_secs(300),
+            breaker_min_requests: 100,
+            breaker_failure_ratio: 0.7,
+            breaker_max_failures: 1000,
+            breaker_pause: Duration::from_secs(60),
+        }
+    }
+}
+
 /// How the simulated Zendesk account is set up.
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
-    /// The AI seat: the only user that can authenticate (role `agent`).
+    /// The AI seat (role `agent`): authenticates with `api_token`.
     pub seat: SimUser,
     /// The seat's valid API token: `Basic base64("{email}/token:{api_token}")`.
     pub api_token: String,
+    /// An administrator with an API token of its own (`admin_api_token`), as `setup`
+    /// may use to create webhooks, triggers and automations, which an agent may not.
+    pub admin: SimUser,
+    /// The administrator's API token.
+    pub admin_api_token: String,
     /// Other users (customers with role `end-user`, human agents).
     pub users: Vec<SimUser>,
     /// If set, the seat belongs only to these groups: reading or updating a ticket
@@ -138,6 +183,13 @@ pub struct SimulatorConfig {
     /// Triggers the account starts with, as `POST /api/v2/triggers` bodies (the
     /// object inside `{"trigger": ...}`); see [`default_triggers`].
     pub triggers: Vec<Value>,
+    /// Webhook calls: timeout, retries and circuit breaker.
+    pub webhooks: WebhookPolicy,
+    /// The Update Ticket endpoint limit: `PUT /api/v2/tickets/{id}` requests per
+    /// minute for the whole account, human agents' saves included (100 in Zendesk).
+    pub ticket_updates_per_minute: u32,
+    /// Updates one user may make to one ticket in 10 minutes (30 in Zendesk).
+    pub ticket_updates_per_user_per_ticket: u32,
 }
 
 impl Default for SimulatorConfig {
@@ -145,6 +197,8 @@ impl Default for SimulatorConfig {
         SimulatorConfig {
             seat: SimUser::new(9000, "Gladly AI", "gladly-ai@example.com", "agent"),
             api_token: "sim-token".to_string(),
+            admin: SimUser::new(2002, "Ada Admin", "ada@example.com", "admin"),
+            admin_api_token: "sim-admin-token".to_string(),
             users: vec![
                 SimUser::new(1001, "Alice Customer", "alice@example.com", "end-user"),
                 SimUser::new(1002, "Bob Customer", "bob@example.com", "end-user"),
@@ -168,6 +222,9 @@ impl Default for SimulatorConfig {
                 SimGroup::new(12, "Escalations", &[2001, 2002]),
             ],
             triggers: default_triggers(),
+            webhooks: WebhookPolicy::default(),
+            ticket_updates_per_minute: 100,
+            ticket_updates_per_user_per_ticket: 30,
         }
     }
 }

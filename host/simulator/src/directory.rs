@@ -54,6 +54,15 @@ impl Directory {
         }
     }
 
+    /// Whether `user` is a member of `group`; `None` when the account has no such group.
+    pub(crate) fn is_member(&self, user: u64, group: u64) -> Option<bool> {
+        self.groups.iter().any(|g| g.id == group).then(|| {
+            self.memberships
+                .iter()
+                .any(|(_, u, g)| *u == user && *g == group)
+        })
+    }
+
     /// `GET /api/v2/brands`: every brand, sorted by name (as the OAS says).
     pub(crate) fn list_brands(&self, base: &str) -> Value {
         let mut brands: Vec<&SimBrand> = self.brands.iter().collect();

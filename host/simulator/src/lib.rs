@@ -13,7 +13,17 @@
 //!
 //! Like Zendesk, it runs the account's triggers after every ticket create and update;
 //! a trigger's `notification_webhook` action calls the webhook's endpoint with the
-//! rendered body, signed with the webhook's signing secret (see `delivery.rs`).
+//! rendered body, signed with the webhook's signing secret (see `delivery.rs`), and
+//! as best effort: a ~12 s timeout, only some answers retried, and a circuit breaker
+//! that pauses a failing webhook and drops its notifications meanwhile
+//! ([`WebhookPolicy`]; `GET /_sim/webhooks/{id}/breaker` shows its state).
+//!
+//! Authentication and limits as in Zendesk: the seat (an agent) and an administrator
+//! each have an API token; wrong credentials get 401 (the anonymous `users/me` only
+//! without credentials); webhooks, triggers and automations need the administrator
+//! (403 for an agent); `PUT /api/v2/tickets/{id}` has the Update Ticket limits (per
+//! account per minute, shared with human agents' edits made through
+//! `PUT /_sim/tickets/{id}`, and per user per ticket in 10 minutes).
 //!
 //! # Faults
 //!
@@ -45,12 +55,14 @@
 //!   time window).
 //! - `quota.rs`: the per-minute quota over a sliding minute.
 //! - `directory.rs`: brands, groups and group memberships.
+//! - `breaker.rs`: Zendesk's circuit breaker for one webhook.
 //! - `rules/`: webhooks, triggers and automations, their validation, and trigger
 //!   evaluation (which webhooks one ticket update calls).
 //! - `tickets/`: users, tickets, comments, safe update, tags and comment paging.
 //! - `state.rs`: the account as one value; runs triggers on every ticket change.
 //! - `shared.rs`: the state behind its mutex, shared by handlers and the delivery task.
-//! - `delivery.rs`: calling webhooks, signed, off the request path.
+//! - `delivery.rs`: calling webhooks, signed, off the request path, with Zendesk's
+//!   timeout, retries and circuit breaker.
 //! - `connection.rs`: connections a fault can cut, so an answer is lost.
 //! - `api/`: the Zendesk API under `/api/v2/` (edge: faults and their holds, quota,
 //!   auth, headers, call log; routes; Zendesk's error replies).
@@ -61,6 +73,7 @@
 
 mod admin;
 mod api;
+mod breaker;
 mod common;
 mod config;
 mod connection;
@@ -76,11 +89,11 @@ mod state;
 mod tickets;
 
 pub use config::{
-    default_triggers, SimBrand, SimGroup, SimUser, SimulatorConfig, DEFAULT_BRAND_ID,
+    default_triggers, SimBrand, SimGroup, SimUser, SimulatorConfig, WebhookPolicy, DEFAULT_BRAND_ID,
 };
 pub use faults::Fault;
 pub use model::{
     AgentComment, AgentEdit, ApiCall, CustomField, NewComment, NewTicket, SimTicket, TicketState,
-    WebhookDelivery,
+    WebhookAttempt, WebhookDelivery,
 };
 pub use simulator::{run, Simulator};

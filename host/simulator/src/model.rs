@@ -6,11 +6,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-/// One webhook call made by a trigger, and how the endpoint answered.
+/// One invocation of a webhook by a trigger (one notification), its attempts, and how
+/// it ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookDelivery {
-    /// Sequence number of the call.
+    /// Sequence number of the invocation.
     pub id: u64,
+    /// The invocation id Zendesk sends as `X-Zendesk-Webhook-Invocation-Id` (the same
+    /// on every retry).
+    pub invocation_id: String,
     /// The webhook called.
     pub webhook_id: String,
     /// The trigger whose action called it.
@@ -21,12 +25,34 @@ pub struct WebhookDelivery {
     pub endpoint: String,
     /// The body sent (the action's template with placeholders filled in).
     pub body: String,
-    /// The HTTP status the endpoint answered; `None` while in flight or on failure.
+    /// The HTTP status the endpoint answered last; `None` while in flight or without
+    /// an answer.
     pub status: Option<u16>,
-    /// Why the call got no answer (connection refused, timeout).
+    /// Why the last call got no answer (connection refused, timeout), or why none was
+    /// made (`circuit broken`).
     pub error: Option<String>,
     /// When the trigger fired.
     pub requested_at: DateTime<Utc>,
+    /// `pending`, `success`, `failed`, or `circuit_broken` (dropped: the webhook was
+    /// paused by the circuit breaker, and the notification is lost).
+    pub outcome: String,
+    /// Every request made for this invocation, retries included, oldest first.
+    pub attempts: Vec<WebhookAttempt>,
+}
+
+/// One request of a webhook invocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookAttempt {
+    /// The attempt's id.
+    pub id: String,
+    /// The status answered; `None` without an answer.
+    pub status: Option<u16>,
+    /// Why there was no answer (`timed out`, connection refused).
+    pub error: Option<String>,
+    /// When the request was made.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub completed_at: DateTime<Utc>,
 }
 
 /// One custom field value on a ticket: `{"id": ..., "value": ...}` as Zendesk writes it.

@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
+use crate::config::WebhookPolicy;
 use crate::rules::Delivery;
 use crate::state::State;
 
@@ -13,6 +14,8 @@ use crate::state::State;
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) base_url: String,
+    /// How webhooks are called (timeout, retries, breaker).
+    pub(crate) webhooks: WebhookPolicy,
     /// Webhook calls go to the delivery task, off the request path.
     pub(crate) deliveries: mpsc::UnboundedSender<Delivery>,
 }

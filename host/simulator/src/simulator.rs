@@ -60,9 +60,11 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let base_url = base_url_for(addr);
         let (deliveries, queued) = mpsc::unbounded_channel();
+        let webhooks = config.webhooks.clone();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(config)),
             base_url,
+            webhooks,
             deliveries,
         });
         let delivery_task = tokio::spawn(delivery::run(Arc::downgrade(&shared), queued));
@@ -107,6 +109,17 @@ impl Simulator {
     /// The `Authorization` header value that authenticates as the seat.
     pub fn auth_header(&self) -> String {
         self.shared.lock().desk.auth_header()
+    }
+
+    /// The `Authorization` header value that authenticates as the administrator
+    /// ([`SimulatorConfig::admin`]), who may manage webhooks, triggers and automations.
+    pub fn admin_auth_header(&self) -> String {
+        self.shared.lock().desk.admin_auth_header()
+    }
+
+    /// The administrator.
+    pub fn admin(&self) -> SimUser {
+        self.shared.lock().desk.admin.clone()
     }
 
     /// The seat (the authenticated AI agent).
@@ -195,10 +208,12 @@ impl Simulator {
         self.shared.lock().faults.clear();
     }
 
-    /// Forgets the requests counted against the per-minute quota (tests that
-    /// exhaust the quota use it to carry on).
+    /// Forgets the requests counted against the per-minute quota and the Update
+    /// Ticket limits (tests that exhaust them use it to carry on).
     pub fn reset_rate_limit(&self) {
-        self.shared.lock().quota.reset();
+        let mut st = self.shared.lock();
+        st.quota.reset();
+        st.updates.reset();
     }
 
     /// The webhooks, as `GET /api/v2/webhooks` shows them, oldest first.
@@ -228,6 +243,17 @@ impl Simulator {
     /// status yet).
     pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
         self.shared.lock().rules.deliveries.clone()
+    }
+
+    /// The circuit breaker of a webhook, as `GET /_sim/webhooks/{id}/breaker` shows it
+    /// (`state`: `closed`, `open` or `half_open`; requests and failures in the window;
+    /// trips; notifications dropped).
+    pub fn webhook_breaker(&self, webhook_id: &str) -> serde_json::Value {
+        let mut st = self.shared.lock();
+        st.breakers
+            .entry(webhook_id.to_string())
+            .or_default()
+            .report(Instant::now(), &self.shared.webhooks)
     }
 
     /// Stops the server and waits for it to finish (at most a couple of seconds:

@@ -6,16 +6,46 @@
 //! an update event, which is run through the account's triggers here, as Zendesk does
 //! after every ticket create and update.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
+use crate::breaker::Breaker;
 use crate::common::{now_secs, ApiError, UpdateEvent};
 use crate::config::SimulatorConfig;
 use crate::directory::Directory;
 use crate::faults::Faults;
 use crate::model::{AgentEdit, ApiCall, NewComment, NewTicket};
-use crate::quota::Quota;
+use crate::quota::{Quota, UpdateLimits};
 use crate::rules::{Delivery, Rules};
 use crate::tickets::Desk;
+
+/// Why a human agent's edit did not happen.
+#[derive(Debug)]
+pub(crate) enum EditError {
+    /// The Update Ticket limits are used up: Zendesk would answer 429 with this
+    /// `Retry-After` (seconds).
+    Limited {
+        /// Seconds until the edit would be accepted.
+        retry_after: u64,
+    },
+    /// No such ticket, a closed ticket, an unknown status.
+    Refused(anyhow::Error),
+}
+
+impl std::fmt::Display for EditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EditError::Limited { retry_after } => write!(
+                f,
+                "429 Too Many Requests: the Update Ticket limit is used up; retry after {retry_after} s"
+            ),
+            EditError::Refused(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for EditError {}
 
 /// The whole simulated account.
 pub(crate) struct State {
@@ -27,12 +57,16 @@ pub(crate) struct State {
     pub(crate) rules: Rules,
     /// The per-minute API quota.
     pub(crate) quota: Quota,
+    /// The Update Ticket endpoint's limits (API updates and human agents' saves).
+    pub(crate) updates: UpdateLimits,
     /// Injected faults not used up yet.
     pub(crate) faults: Faults,
     /// The API calls received, in the order they were answered.
     pub(crate) calls: Vec<ApiCall>,
     /// Webhook calls decided by triggers, waiting to be sent once the lock is released.
     pub(crate) outbox: Vec<Delivery>,
+    /// Each webhook's circuit breaker, by webhook id.
+    pub(crate) breakers: BTreeMap<String, Breaker>,
 }
 
 impl State {
@@ -60,9 +94,14 @@ impl State {
             directory,
             rules,
             quota: Quota::new(config.rate_limit_per_minute),
+            updates: UpdateLimits::new(
+                config.ticket_updates_per_minute,
+                config.ticket_updates_per_user_per_ticket,
+            ),
             faults: Faults::default(),
             calls: Vec::new(),
             outbox: Vec::new(),
+            breakers: BTreeMap::new(),
         }
     }
 
@@ -90,21 +129,33 @@ impl State {
         Ok(())
     }
 
-    /// A human agent's edit in the Zendesk UI.
-    pub(crate) fn agent_edit(&mut self, id: u64, edit: AgentEdit) -> anyhow::Result<()> {
-        let event = self.desk.agent_edit(id, edit)?;
+    /// A human agent's edit in the Zendesk UI. It counts against the Update Ticket
+    /// limits like an API update (Zendesk counts the UI's saves there too).
+    pub(crate) fn agent_edit(&mut self, id: u64, edit: AgentEdit) -> Result<(), EditError> {
+        let author = self.desk.edit_author(&edit);
+        if self.desk.ticket_ids().contains(&id) {
+            self.updates
+                .take(author, id, std::time::Instant::now())
+                .map_err(|retry_after| EditError::Limited { retry_after })?;
+        }
+        let event = self.desk.agent_edit(id, edit).map_err(EditError::Refused)?;
         self.fire_triggers(id, event);
         Ok(())
     }
 
-    /// `PUT /api/v2/tickets/{id}`.
+    /// `PUT /api/v2/tickets/{id}` by `actor`.
     pub(crate) fn api_update_ticket(
         &mut self,
         id: u64,
         body: Option<&Value>,
         base: &str,
+        actor: u64,
     ) -> Result<Value, ApiError> {
-        let (answer, event) = self.desk.api_update_ticket(id, body, base)?;
+        let directory = &self.directory;
+        let is_member = |user: u64, group: u64| directory.is_member(user, group);
+        let (answer, event) = self
+            .desk
+            .api_update_ticket(id, body, base, actor, &is_member)?;
         if let Some(event) = event {
             self.fire_triggers(id, event);
         }

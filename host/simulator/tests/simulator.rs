@@ -44,6 +44,15 @@ impl Api {
         }
     }
 
+    /// Authenticated as the account's administrator, who may manage webhooks,
+    /// triggers and automations (an agent may not).
+    fn admin(sim: &Simulator) -> Api {
+        Api {
+            auth: sim.admin_auth_header(),
+            ..Api::new(sim)
+        }
+    }
+
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
         let url = if path.starts_with("http") {
             path.to_string()
@@ -1142,7 +1151,7 @@ async fn post(api: &Api, path: &str, body: Value) -> (StatusCode, Value) {
 #[tokio::test]
 async fn webhooks_are_created_listed_updated_and_have_a_signing_secret() {
     let sim = start(SimulatorConfig::default()).await;
-    let api = Api::new(&sim);
+    let api = Api::admin(&sim);
     let (status, created) = post(
         &api,
         "/api/v2/webhooks",
@@ -1157,7 +1166,7 @@ async fn webhooks_are_created_listed_updated_and_have_a_signing_secret() {
     assert_eq!(w["http_method"], "POST");
     assert_eq!(w["request_format"], "json");
     assert_eq!(w["subscriptions"], json!(["conditional_ticket_events"]));
-    assert_eq!(w["created_by"], "9000");
+    assert_eq!(w["created_by"], "2002", "the administrator made it");
 
     let (status, list) = api.get("/api/v2/webhooks").await;
     assert_eq!(status, 200);
@@ -1257,7 +1266,7 @@ fn gateway_trigger(webhook_id: &str, brand_id: u64) -> Value {
 #[tokio::test]
 async fn triggers_are_listed_created_updated_and_validated() {
     let sim = start(SimulatorConfig::default()).await;
-    let api = Api::new(&sim);
+    let api = Api::admin(&sim);
     let (status, list) = api.get("/api/v2/triggers").await;
     assert_eq!(status, 200);
     let titles: Vec<&str> = list["triggers"]
@@ -1336,7 +1345,7 @@ async fn triggers_are_listed_created_updated_and_validated() {
 #[tokio::test]
 async fn automations_need_a_time_condition_and_an_action_undoing_a_condition() {
     let sim = start(SimulatorConfig::default()).await;
-    let api = Api::new(&sim);
+    let api = Api::admin(&sim);
     let failsafe = json!({"automation": {
         "title": "AI seat failsafe: unassign after 1 hour",
         "conditions": {"all": [
@@ -1455,7 +1464,7 @@ async fn triggers_call_signed_webhooks_when_tickets_change() {
     use base64::Engine;
     use hmac::{Hmac, Mac};
     let sim = start(SimulatorConfig::default()).await;
-    let api = Api::new(&sim);
+    let api = Api::admin(&sim);
     let (url, received) = webhook_receiver().await;
     let (_, w) = post(&api, "/api/v2/webhooks", webhook_body("gw", &url)).await;
     let wid = w["webhook"]["id"].as_str().unwrap().to_string();
@@ -1558,7 +1567,7 @@ async fn account_objects_match_zendesks_openapi_description() {
         .unwrap_or_else(|e| panic!("read {}: {e}", oas_path.display()));
     let root: Value = serde_yaml::from_str(&text).unwrap();
     let sim = start(SimulatorConfig::default()).await;
-    let api = Api::new(&sim);
+    let api = Api::admin(&sim);
     let (_, w) = post(&api, "/api/v2/webhooks", webhook_body("gw", "https://x/")).await;
     let wid = w["webhook"]["id"].as_str().unwrap();
     post(&api, "/api/v2/triggers", gateway_trigger(wid, 1)).await;

@@ -135,6 +135,9 @@ impl RunContext {
             api_token: crate::config::secret::Secret::new("offline"),
             requests_per_minute: 60,
             public_base_url: None,
+            ticket_updates_per_minute: crate::config::DEFAULT_TICKET_UPDATES_PER_MINUTE,
+            sweep_every_secs: 0,
+            admin: None,
         };
         let client = ZendeskClient::new(
             &offline,

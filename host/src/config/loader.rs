@@ -8,8 +8,8 @@
 
 use super::raw::{RawBrand, RawConfig, RawEndpoint, RawEnvironment, RawGateway, RawLlm};
 use super::{
-    Brand, Config, ConfigError, Endpoint, Environment, GatewaySettings, Limits, LlmConfig,
-    LoadOptions, Secret, ZendeskBrand, MIN_ENDPOINT_TOKEN_LEN,
+    AdminCredentials, Brand, Config, ConfigError, Endpoint, Environment, GatewaySettings, Limits,
+    LlmConfig, LoadOptions, Secret, ZendeskBrand, MIN_ENDPOINT_TOKEN_LEN,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -208,6 +208,13 @@ impl<'a> Loader<'a> {
                 ))
             }
         };
+        let ticket_updates_per_minute = self.ticket_updates(&key, e.ticket_updates_per_minute)?;
+        let admin = self.admin(
+            &key,
+            e.admin_email,
+            &e.admin_api_token_env,
+            &e.admin_api_token_file,
+        )?;
         Ok(Environment {
             name,
             base_url,
@@ -215,7 +222,57 @@ impl<'a> Loader<'a> {
             api_token,
             requests_per_minute: e.requests_per_minute,
             public_base_url,
+            ticket_updates_per_minute,
+            sweep_every_secs: e.sweep_every_secs,
+            admin,
         })
+    }
+
+    /// `ticket_updates_per_minute`: 1 to Zendesk's 100 (the limit of the whole account,
+    /// which the human agents share).
+    fn ticket_updates(&self, key: &str, n: u32) -> Result<u32, ConfigError> {
+        use super::{
+            DEFAULT_TICKET_UPDATES_PER_MINUTE as DEFAULT, ZENDESK_TICKET_UPDATES_PER_MINUTE as MAX,
+        };
+        if (1..=MAX).contains(&n) {
+            return Ok(n);
+        }
+        Err(self.err(
+            &format!("{key}.ticket_updates_per_minute"),
+            format!(
+                "must be 1 to {MAX} (Zendesk's Update Ticket limit per account, shared with the \
+                 human agents; the default {DEFAULT} leaves them half)"
+            ),
+        ))
+    }
+
+    /// `admin_email` with `admin_api_token_env` or `admin_api_token_file`: all or none.
+    fn admin(
+        &self,
+        key: &str,
+        email: Option<String>,
+        token_env: &Option<String>,
+        token_file: &Option<PathBuf>,
+    ) -> Result<Option<AdminCredentials>, ConfigError> {
+        let token = self.secret(&format!("{key}.admin_api_token"), token_env, token_file)?;
+        match (email, token) {
+            (None, None) => Ok(None),
+            (Some(email), Some(api_token)) if email.contains('@') => {
+                Ok(Some(AdminCredentials { email, api_token }))
+            }
+            (Some(email), Some(_)) => Err(self.err(
+                &format!("{key}.admin_email"),
+                format!("{email:?} is not an email address"),
+            )),
+            (Some(_), None) => Err(self.err(
+                key,
+                "admin_email needs admin_api_token_env or admin_api_token_file",
+            )),
+            (None, Some(_)) => Err(self.err(
+                key,
+                "admin_api_token_env / admin_api_token_file need admin_email (whose token it is)",
+            )),
+        }
     }
 
     /// An environment's Zendesk URL, from `base_url` or `subdomain` (exactly one).

@@ -138,7 +138,33 @@ pub struct Environment {
     /// trailing slash); `setup` points each endpoint's webhook at
     /// `<public_base_url>/notify/<token>`. Only `setup` needs it.
     pub public_base_url: Option<String>,
+    /// The gateway's budget of `PUT /api/v2/tickets/{id}` a minute. Zendesk allows 100
+    /// per account, human agents' saves in the UI included: the default 50 leaves the
+    /// humans half.
+    pub ticket_updates_per_minute: u32,
+    /// Seconds between catch-up sweeps (tickets whose notification never came); 0: off.
+    pub sweep_every_secs: u64,
+    /// Credentials of an administrator for `setup` (webhooks, triggers and automations
+    /// need one); without them `setup` uses the seat's.
+    pub admin: Option<AdminCredentials>,
 }
+
+/// `admin_email` and `admin_api_token_env` / `admin_api_token_file` of an environment:
+/// the administrator `setup` acts as. The gateway itself never uses them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminCredentials {
+    /// The administrator's login email.
+    pub email: String,
+    /// The administrator's API token.
+    pub api_token: Secret,
+}
+
+/// The default `ticket_updates_per_minute`: half of Zendesk's Update Ticket limit.
+pub const DEFAULT_TICKET_UPDATES_PER_MINUTE: u32 = 50;
+/// Zendesk's Update Ticket limit per account and minute; the budget may not exceed it.
+pub const ZENDESK_TICKET_UPDATES_PER_MINUTE: u32 = 100;
+/// The default `sweep_every_secs`: every 5 minutes.
+pub const DEFAULT_SWEEP_EVERY_SECS: u64 = 300;
 
 /// Listening or live, as configured for a brand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -126,6 +126,21 @@ pub(super) struct RawEnvironment {
     #[serde(default = "default_rpm")]
     pub(super) requests_per_minute: u32,
     pub(super) public_base_url: Option<String>,
+    #[serde(default = "default_ticket_updates")]
+    pub(super) ticket_updates_per_minute: u32,
+    #[serde(default = "default_sweep_every")]
+    pub(super) sweep_every_secs: u64,
+    pub(super) admin_email: Option<String>,
+    pub(super) admin_api_token_env: Option<String>,
+    pub(super) admin_api_token_file: Option<PathBuf>,
+}
+
+fn default_ticket_updates() -> u32 {
+    super::DEFAULT_TICKET_UPDATES_PER_MINUTE
+}
+
+fn default_sweep_every() -> u64 {
+    super::DEFAULT_SWEEP_EVERY_SECS
 }
 
 #[derive(Deserialize)]

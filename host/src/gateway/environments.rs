@@ -3,8 +3,8 @@
 
 use crate::config::{Config, Environment};
 use crate::telemetry::Metrics;
-use crate::zendesk::{ClientOptions, Seat, ZendeskClient};
-use anyhow::{bail, Context};
+use crate::zendesk::{ClientOptions, Seat, ZendeskClient, ZendeskErrorKind};
+use anyhow::bail;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -123,7 +123,8 @@ pub(super) async fn connect_environments(
             let same = prev.config.base_url == env.base_url
                 && prev.config.email == env.email
                 && prev.config.api_token == env.api_token
-                && prev.config.requests_per_minute == env.requests_per_minute;
+                && prev.config.requests_per_minute == env.requests_per_minute
+                && prev.config.ticket_updates_per_minute == env.ticket_updates_per_minute;
             if same {
                 let names = brand_names(config, name);
                 if names.iter().all(|n| prev.brand_ids.contains_key(n)) {
@@ -162,16 +163,29 @@ pub(super) async fn connect_environments(
     Ok(environments)
 }
 
-/// Asks Zendesk who the credentials belong to. `users/me` answers wrong credentials
-/// with an anonymous user rather than 401, so the id and role must be checked: bad
-/// credentials or a seat that is not an agent stop with a message that says what to fix.
+/// Asks Zendesk who the credentials belong to. Wrong credentials get 401 `Couldn't
+/// authenticate you`; `users/me` answers an anonymous user (id null) when no usable
+/// credentials reach Zendesk, so the id and role are checked too. Bad credentials or a
+/// seat that is not an agent stop with a message that says what to fix.
 pub async fn identify_seat(env: &Environment, client: &ZendeskClient) -> anyhow::Result<Seat> {
-    let me = client.me().await.with_context(|| {
-        format!(
-            "environment {}: cannot reach Zendesk at {} to verify the AI seat",
-            env.name, env.base_url
-        )
-    })?;
+    let me = match client.me().await {
+        Ok(me) => me,
+        Err(e) if e.kind == ZendeskErrorKind::Unauthorized => bail!(
+            "environment {}: Zendesk at {} refuses the credentials of {} (401 {}): check the email \
+             and the API token (api_token_env / api_token_file) of [environments.{}]",
+            env.name,
+            env.base_url,
+            env.email,
+            e.message,
+            env.name
+        ),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "environment {}: cannot reach Zendesk at {} to verify the AI seat",
+                env.name, env.base_url
+            )))
+        }
+    };
     let Some(id) = me.id else {
         bail!(
             "environment {}: Zendesk at {} does not accept the credentials of {} (users/me answered with an \

@@ -16,6 +16,7 @@ use crate::runtime::plugin::PluginLoader;
 use crate::store::audit::AuditLog;
 use crate::store::inbox::{InboxStore, SqliteInbox};
 use crate::store::overrides::{Change, OverrideStore, Overrides, Target};
+use crate::store::sweep::SweepCursors;
 use crate::store::Inbox;
 use crate::telemetry::Metrics;
 use crate::zendesk::ClientOptions;
@@ -57,6 +58,8 @@ pub struct Gateway {
     pub inbox: Inbox,
     /// The audit trail.
     pub audit: Arc<AuditLog>,
+    /// The catch-up sweep's cursor per environment.
+    pub sweep: Arc<SweepCursors>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Wakes idle workers when a notification arrives.
@@ -91,6 +94,7 @@ impl Gateway {
         let audit = Arc::new(AuditLog::open(&db)?);
         let override_store = Arc::new(OverrideStore::open(&db)?);
         let overrides = override_store.load()?;
+        let sweep = Arc::new(SweepCursors::open(&db)?);
 
         let engine = PluginEngine::new(&EnginePolicy::for_config(&config))?;
         let loader = PluginLoader::with_cache(
@@ -121,6 +125,7 @@ impl Gateway {
             loader,
             inbox: Inbox::open(inbox)?,
             audit,
+            sweep,
             metrics,
             work_available: Notify::new(),
             shutting_down: AtomicBool::new(false),

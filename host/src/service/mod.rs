@@ -1,9 +1,11 @@
 //! Running the gateway: the HTTP server and the workers together, with a graceful stop;
-//! [`watch`] reloads what changes on disk.
+//! [`watch`] reloads what changes on disk; [`sweep`] catches up on notifications
+//! Zendesk lost.
 
 pub mod listener;
 pub mod lock;
 mod retention;
+pub mod sweep;
 pub mod watch;
 
 use crate::config::Config;
@@ -25,6 +27,7 @@ pub struct RunningGateway {
     stop_http: signal::Sender<bool>,
     http: JoinHandle<()>,
     workers: tokio::task::JoinSet<()>,
+    sweeper: JoinHandle<()>,
     _watcher: Option<crate::service::watch::ReloadWatcher>,
     retention: JoinHandle<()>,
     /// Held until the gateway has stopped: one gateway per data folder.
@@ -51,6 +54,7 @@ impl RunningGateway {
     pub async fn shutdown(mut self, grace: Duration) {
         self.gateway.begin_shutdown();
         self.retention.abort();
+        self.sweeper.abort();
         let workers = async { while self.workers.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, workers).await.is_err() {
             tracing::warn!(grace_ms = grace.as_millis() as u64,
@@ -80,6 +84,7 @@ pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<Run
     let app = router(gateway.clone());
     let http = tokio::spawn(listener::serve(listener, app, limits, stop_rx));
     let workers = spawn_workers(gateway.clone());
+    let sweeper = tokio::spawn(crate::service::sweep::run(gateway.clone()));
     // Without a watcher the gateway still serves; it just needs a restart to see changes.
     let watcher = match crate::service::watch::spawn(gateway.clone()) {
         Ok(w) => Some(w),
@@ -96,6 +101,7 @@ pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<Run
         stop_http: stop_tx,
         http,
         workers,
+        sweeper,
         _watcher: watcher,
         retention,
         _lock: lock,

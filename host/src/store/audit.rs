@@ -135,6 +135,21 @@ impl AuditLog {
         insert(&self.conn.lock().unwrap_or_else(|p| p.into_inner()), r)
     }
 
+    /// When the latest finished run of a ticket of `environment` ended (RFC 3339), not
+    /// counting runs that met a passing failure and will run again.
+    pub fn last_run_at(&self, environment: &str, ticket_id: u64) -> anyhow::Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(conn
+            .query_row(
+                "SELECT at FROM audit WHERE ticket_id = ?1 AND environment = ?2 AND outcome != ?3
+                 ORDER BY id DESC LIMIT 1",
+                params![ticket_id as i64, environment, Outcome::Retry.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Records for one ticket (all tickets if `None`), oldest first, at most `limit`.
     pub fn query(&self, ticket_id: Option<u64>, limit: usize) -> anyhow::Result<Vec<AuditRecord>> {
         let filter = AuditFilter {

@@ -140,6 +140,9 @@ pub trait InboxStore: Send + Sync {
     }
     /// Tickets waiting or running (dead letters not included).
     fn depth(&self) -> anyhow::Result<usize>;
+    /// Whether a ticket of an environment is in the inbox: waiting, running, or a dead
+    /// letter (left for a human).
+    fn holds(&self, environment: &str, ticket_id: u64) -> anyhow::Result<bool>;
     /// The earliest time a waiting ticket becomes due or a lease runs out, if any.
     fn next_due(&self) -> anyhow::Result<Option<i64>>;
     /// At start-up: runs that were in progress when the process died are owed again.
@@ -433,6 +436,15 @@ impl InboxStore for SqliteInbox {
                     r.get(0)
                 })?;
         Ok(n as usize)
+    }
+
+    fn holds(&self, environment: &str, ticket_id: u64) -> anyhow::Result<bool> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM inbox WHERE environment = ?1 AND ticket_id = ?2",
+            params![environment, ticket_id as i64],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     fn next_due(&self) -> anyhow::Result<Option<i64>> {

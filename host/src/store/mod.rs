@@ -1,5 +1,6 @@
 //! The gateway's durable state: the inbox of notifications ([`inbox`], written with group
-//! commit by [`group_commit`]) and the audit trail ([`audit`]), in one SQLite database.
+//! commit by [`group_commit`]), the audit trail ([`audit`]) and the catch-up sweep's
+//! cursors ([`sweep`]), in one SQLite database.
 //! [`Inbox`] is what the pipeline uses: the store, its writer and the count of tickets
 //! waiting, kept together so that nothing else keeps the count by hand. [`overrides`]
 //! holds the operators' Listening/Live switches; [`report`] computes the resolution
@@ -12,6 +13,7 @@ pub mod inbox;
 pub mod overrides;
 pub mod report;
 pub mod retention;
+pub mod sweep;
 
 use audit::AuditRecord;
 use group_commit::InboxWriter;
@@ -121,6 +123,13 @@ impl Inbox {
     pub async fn next_due(&self) -> anyhow::Result<Option<i64>> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.next_due()).await?
+    }
+
+    /// Whether `ticket_id` of `environment` is waiting or running in the inbox.
+    pub async fn holds(&self, environment: &str, ticket_id: u64) -> anyhow::Result<bool> {
+        let store = self.store.clone();
+        let environment = environment.to_string();
+        tokio::task::spawn_blocking(move || store.holds(&environment, ticket_id)).await?
     }
 
     /// Ends a claim and appends its audit record in one transaction (blocking: call off

@@ -68,6 +68,13 @@ pub struct WatchLabels {
     pub kind: String,
 }
 
+/// Labels of a per-environment metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvironmentLabels {
+    /// Environment name.
+    pub environment: String,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -87,6 +94,9 @@ pub struct Metrics {
     pub llm_calls: Family<LlmLabels, Counter>,
     /// Language-model tokens (prompt and answer), per brand.
     pub llm_tokens: Family<BrandLabels, Counter>,
+    /// Tickets the catch-up sweep found owed a run without a notification (each one a
+    /// notification Zendesk lost), per environment.
+    pub sweep_found: Family<EnvironmentLabels, Counter>,
     /// Tickets that became dead letters (given up, hand-off not written).
     pub dead_letters: Counter,
     /// Failed attempts to record the end of a run (retried).
@@ -125,6 +135,12 @@ impl Default for Metrics {
         let reloads = Family::<ReloadLabels, Counter>::default();
         let llm_calls = Family::<LlmLabels, Counter>::default();
         let llm_tokens = Family::<BrandLabels, Counter>::default();
+        let sweep_found = Family::<EnvironmentLabels, Counter>::default();
+        registry.register(
+            "sweep_found",
+            "Tickets the catch-up sweep enqueued because their notification never came, by environment",
+            sweep_found.clone(),
+        );
         let dead_letters = Counter::default();
         let bookkeeping_failures = Counter::default();
         registry.register(
@@ -219,6 +235,7 @@ impl Default for Metrics {
             reloads,
             llm_calls,
             llm_tokens,
+            sweep_found,
             dead_letters,
             bookkeeping_failures,
             watch_reloads,

@@ -1,5 +1,6 @@
 //! HTTP client for the Zendesk Support API, authenticated as the AI seat.
 
+use super::budget::UpdateBudget;
 use super::error::{ZendeskError, ZendeskErrorKind};
 use super::types::{Comment, Ticket, TicketUpdate, User};
 use crate::config::Environment;
@@ -53,6 +54,8 @@ struct Inner {
     http: reqwest::Client,
     auth: HeaderValue,
     limiter: DefaultDirectRateLimiter,
+    /// The budget of `PUT /api/v2/tickets/{id}` (Zendesk's Update Ticket limits).
+    updates: UpdateBudget,
     options: ClientOptions,
 }
 
@@ -90,6 +93,20 @@ struct PageLinks {
     next: Option<String>,
 }
 
+/// One page of `GET /api/v2/search.json`.
+#[derive(Debug, Deserialize)]
+pub struct SearchPage {
+    /// The tickets found on this page (search results of `type:ticket`).
+    #[serde(default)]
+    pub results: Vec<Ticket>,
+    /// How many results the whole search has.
+    #[serde(default)]
+    pub count: u64,
+    /// The next page's URL, if there is one.
+    #[serde(default)]
+    pub next_page: Option<String>,
+}
+
 /// Upper bound on comment pages followed, so a misbehaving server cannot keep a run
 /// paging forever (100 pages x 100 comments).
 const MAX_COMMENT_PAGES: usize = 100;
@@ -117,6 +134,7 @@ impl ZendeskClient {
         // A burst of a tenth of the minute's quota: smooth, but not one-at-a-time.
         let burst = NonZeroU32::new((env.requests_per_minute / 10).max(1)).expect("non-zero");
         let limiter = RateLimiter::direct(Quota::per_minute(rpm).allow_burst(burst));
+        let updates = UpdateBudget::new(env.ticket_updates_per_minute);
         Ok(ZendeskClient {
             inner: Arc::new(Inner {
                 metrics,
@@ -126,6 +144,7 @@ impl ZendeskClient {
                 http,
                 auth,
                 limiter,
+                updates,
                 options,
             }),
         })
@@ -214,15 +233,66 @@ impl ZendeskClient {
     }
 
     /// `PUT /api/v2/tickets/{id}` with one update; returns the ticket as Zendesk saved it.
+    ///
+    /// Within the environment's ticket-update budget (`ticket_updates_per_minute`,
+    /// waited for like the general quota) and Zendesk's per-ticket limit: a ticket the
+    /// seat updated 30 times in the last 10 minutes is not sent, and the answer is a
+    /// passing `RateLimited` error whose `retry_after` says when it may be.
     pub async fn update_ticket(
         &self,
         id: u64,
         update: &TicketUpdate,
     ) -> Result<Ticket, ZendeskError> {
+        if let Err(wait) = self.inner.updates.reserve(id, std::time::Instant::now()) {
+            return Err(ZendeskError {
+                kind: ZendeskErrorKind::RateLimited,
+                call: format!("PUT /api/v2/tickets/{id}"),
+                status: "not sent".into(),
+                message: format!(
+                    "the AI seat updated ticket {id} {} times in the last 10 minutes, Zendesk's \
+                     per-ticket limit; it may again in {} s",
+                    super::budget::PER_TICKET_LIMIT,
+                    wait.as_secs().max(1)
+                ),
+                details: Vec::new(),
+                retry_after: Some(wait.max(Duration::from_secs(1))),
+            });
+        }
         let body = serde_json::json!({ "ticket": update });
         let url = format!("{}/api/v2/tickets/{id}", self.inner.base_url);
-        let env: TicketEnvelope = self.request(Method::PUT, &url, Some(body)).await?;
+        let env: TicketEnvelope = self
+            .request_in(Method::PUT, &url, Some(body), Some(&self.inner.updates))
+            .await?;
         Ok(env.ticket)
+    }
+
+    /// `GET /api/v2/search.json?query=...`: one page (up to 100 results) of a ticket
+    /// search, oldest change first (`sort_by=updated_at&sort_order=asc`), so a search
+    /// cut short can go on from the newest change it saw. Agents may search, and it
+    /// counts against the plan's quota like any request (the incremental export would
+    /// need an admin and has its own 10 requests a minute).
+    pub async fn search_tickets(&self, query: &str, page: u32) -> Result<SearchPage, ZendeskError> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/v2/search.json", self.inner.base_url))
+            .map_err(|e| ZendeskError {
+            kind: ZendeskErrorKind::Unexpected,
+            call: "GET /api/v2/search.json".into(),
+            status: "-".into(),
+            message: format!("bad base URL: {e}"),
+            details: Vec::new(),
+            retry_after: None,
+        })?;
+        url.query_pairs_mut()
+            .append_pair("query", query)
+            .append_pair("sort_by", "updated_at")
+            .append_pair("sort_order", "asc")
+            .append_pair("per_page", "100")
+            .append_pair("page", &page.max(1).to_string());
+        self.request(Method::GET, url.as_str(), None).await
+    }
+
+    /// The ticket-update budget (a minute's worth of `PUT /api/v2/tickets/{id}`).
+    pub fn ticket_updates_per_minute(&self) -> u32 {
+        self.inner.updates.per_minute()
     }
 
     /// Any Support API call, with the same authentication, rate limiter and retries as
@@ -276,6 +346,18 @@ impl ZendeskClient {
         url: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, ZendeskError> {
+        self.request_in(method, url, body, None).await
+    }
+
+    /// [`Self::request`], each attempt also waiting for its turn in `budget` (the
+    /// ticket-update budget for `PUT /api/v2/tickets/{id}`).
+    async fn request_in<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<serde_json::Value>,
+        budget: Option<&UpdateBudget>,
+    ) -> Result<T, ZendeskError> {
         let call = format!(
             "{method} {}",
             url.strip_prefix(&self.inner.base_url).unwrap_or(url)
@@ -283,6 +365,9 @@ impl ZendeskClient {
         let opts = &self.inner.options;
         let mut attempt = 0u32;
         loop {
+            if let Some(budget) = budget {
+                budget.wait_turn().await;
+            }
             self.inner.limiter.until_ready().await;
             let mut req = self
                 .inner

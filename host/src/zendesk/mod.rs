@@ -3,8 +3,9 @@
 //!
 //! Shapes follow `shared/zendesk-api.md` and Zendesk's OpenAPI description. [`reads`]
 //! holds the AI seat and what one run has read, shared by the host's guards and the
-//! plugin.
+//! plugin. [`budget`] keeps ticket updates within Zendesk's Update Ticket limits.
 
+pub mod budget;
 mod client;
 mod error;
 pub mod reads;
@@ -12,6 +13,6 @@ mod types;
 
 pub use reads::{ReadCache, Seat};
 
-pub use client::{ClientOptions, ZendeskClient};
+pub use client::{ClientOptions, SearchPage, ZendeskClient};
 pub use error::{ZendeskError, ZendeskErrorKind};
 pub use types::{Comment, Ticket, TicketUpdate, TicketUpdateComment, User, Via};

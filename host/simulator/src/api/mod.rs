@@ -181,7 +181,7 @@ fn process(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let authenticated = st.desk.authenticates(auth);
+    let user = st.desk.authenticate(auth);
     let segments: Vec<&str> = match req.uri.path().strip_prefix("/api/v2/") {
         Some(rest) => rest.trim_end_matches('/').split('/').collect(),
         None => return reply_for_error(ApiError::InvalidEndpoint),
@@ -192,14 +192,25 @@ fn process(
         *last = last.strip_suffix(".json").unwrap_or(last);
     }
 
-    // Zendesk answers users/me without credentials, with an anonymous user.
-    if method == Method::GET && segments == ["users", "me"] && !authenticated {
+    // Zendesk answers users/me with an anonymous user only when NO credentials are
+    // sent; wrong credentials get 401 there like everywhere else.
+    if method == Method::GET && segments == ["users", "me"] && auth.is_none() {
         return Reply::json(200, json!({"user": Desk::anonymous_user_json()}));
     }
-    if !authenticated {
+    let Some(actor) = user else {
         return reply_for_error(ApiError::Unauthorized);
+    };
+    // The Update Ticket endpoint has limits of its own, on top of the quota.
+    if method == Method::PUT && segments.len() == 2 && segments[0] == "tickets" {
+        if let Ok(ticket) = segments[1].parse::<u64>() {
+            if let Err(retry_after) = st.updates.take(actor, ticket, now) {
+                return reply_for_error(ApiError::TooManyRequests { retry_after });
+            }
+        }
     }
-    match routes::route(st, base, method, &segments, &req.query, headers, body) {
+    match routes::route(
+        st, base, actor, method, &segments, &req.query, headers, body,
+    ) {
         Ok(reply) => reply,
         Err(e) => reply_for_error(e),
     }

@@ -30,8 +30,10 @@ impl Rules {
                 };
                 let body = render(template, ticket);
                 let seq = self.deliveries.len() + log.len();
+                let invocation_id = super::webhooks::ulid(Utc::now());
                 log.push(WebhookDelivery {
                     id: seq as u64,
+                    invocation_id: invocation_id.clone(),
                     webhook_id: w.id.clone(),
                     trigger_id: rule.id,
                     ticket_id: ticket.id,
@@ -40,9 +42,12 @@ impl Rules {
                     status: None,
                     error: None,
                     requested_at: Utc::now(),
+                    outcome: "pending".to_string(),
+                    attempts: Vec::new(),
                 });
                 out.push(Delivery {
                     seq,
+                    invocation_id,
                     webhook_id: w.id.clone(),
                     endpoint: w.endpoint.clone(),
                     method: w.http_method.clone(),

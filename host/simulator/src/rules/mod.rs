@@ -4,6 +4,7 @@
 //!
 //! - [`registry`]: the records ([`Rules`], webhooks, rules, [`Delivery`]) and their JSON.
 //! - [`webhooks`]: the webhooks API and signing secrets.
+//! - [`invocations`]: the webhook invocations and their attempts.
 //! - [`validate`]: reading and checking trigger and automation bodies.
 //! - [`triggers`]: the triggers and automations APIs.
 //! - [`evaluate`]: conditions, rendering, and the webhook calls an update makes.
@@ -12,9 +13,11 @@
 //! `common::{TicketFacts, UpdateEvent}`.
 
 mod evaluate;
+mod invocations;
 mod registry;
 mod triggers;
 mod validate;
 mod webhooks;
 
 pub(crate) use registry::{Delivery, Rules};
+pub(crate) use webhooks::ulid;

@@ -15,6 +15,8 @@ use crate::model::WebhookDelivery;
 pub(crate) struct Delivery {
     /// Index into the delivery log.
     pub(crate) seq: usize,
+    /// The invocation id, the same on every attempt.
+    pub(crate) invocation_id: String,
     pub(crate) webhook_id: String,
     pub(crate) endpoint: String,
     pub(crate) method: String,

@@ -69,7 +69,91 @@ const ACTIONS: &[&str] = &[
     "comment_mode_is_public",
 ];
 
+/// The title an operator has in the trigger editor.
+fn operator_title(op: &str) -> &'static str {
+    match op {
+        "is" => "Is",
+        "is_not" => "Is not",
+        "less_than" => "Less than",
+        "greater_than" => "Greater than",
+        "changed" => "Changed",
+        "includes" => "Contains at least one of the following",
+        "not_includes" => "Contains none of the following",
+        _ => "Other",
+    }
+}
+
+/// The title a condition has in the trigger editor (for `triggers/definitions`).
+fn condition_title(field: &str) -> &'static str {
+    match field {
+        "update_type" => "Ticket is",
+        "brand_id" => "Brand",
+        "comment_is_public" => "Comment is",
+        "current_via_id" => "Update via",
+        "via_id" => "Channel",
+        "recipient" => "Received at",
+        "status" => "Status",
+        "ticket_is_public" => "Privacy",
+        "assignee_id" => "Assignee",
+        "group_id" => "Group",
+        "requester_id" => "Requester",
+        "current_user" => "Current user",
+        "role" => "Current user role",
+        "current_tags" => "Tags",
+        _ => "Other",
+    }
+}
+
 impl Rules {
+    /// `GET /api/v2/triggers/definitions`: the conditions (with their operators) and
+    /// the actions this account's triggers accept, in the shape of Zendesk's
+    /// `TriggerDefinitionResponse`. Exactly what the simulator evaluates, so a
+    /// condition `setup` means to write can be checked before it is written.
+    pub(crate) fn definitions(&self) -> Value {
+        let conditions: Vec<Value> = CONDITIONS
+            .iter()
+            .map(|(field, ops)| {
+                let operators: Vec<Value> = ops
+                    .iter()
+                    .map(|op| {
+                        serde_json::json!({
+                            "value": op,
+                            "title": operator_title(op),
+                            "terminal": *op == "changed",
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "subject": field,
+                    "title": condition_title(field),
+                    "type": if *field == "current_tags" { "tags" } else { "list" },
+                    "group": "ticket",
+                    "nullable": matches!(*field, "assignee_id" | "group_id"),
+                    "repeatable": false,
+                    "operators": operators,
+                })
+            })
+            .collect();
+        let actions: Vec<Value> = ACTIONS
+            .iter()
+            .map(|field| {
+                serde_json::json!({
+                    "subject": field,
+                    "title": field,
+                    "type": "text",
+                    "group": if field.starts_with("notification") { "notification" } else { "ticket" },
+                    "nullable": false,
+                    "repeatable": field.starts_with("notification"),
+                })
+            })
+            .collect();
+        serde_json::json!({"definitions": {
+            "actions": actions,
+            "conditions_all": conditions,
+            "conditions_any": conditions,
+        }})
+    }
+
     /// Validates conditions; returns them as stored.
     fn conditions(
         list: Option<&Value>,

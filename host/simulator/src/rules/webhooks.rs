@@ -13,7 +13,7 @@ use crate::common::{parse_page_size, query_param, ApiError};
 
 /// A string id that sorts by creation time, like the ULIDs Zendesk gives webhooks:
 /// 48 bits of milliseconds and 80 random bits in Crockford's base 32 (26 characters).
-fn ulid(now: DateTime<Utc>) -> String {
+pub(crate) fn ulid(now: DateTime<Utc>) -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     let mut random = [0u8; 10];
     rand::thread_rng().fill_bytes(&mut random);

@@ -94,6 +94,8 @@ impl Ticket {
 pub(crate) struct Desk {
     pub(crate) seat: SimUser,
     pub(crate) api_token: String,
+    pub(crate) admin: SimUser,
+    pub(crate) admin_api_token: String,
     pub(super) users: BTreeMap<u64, UserRec>,
     pub(super) tickets: BTreeMap<u64, Ticket>,
     pub(super) seat_group_ids: Option<Vec<u64>>,
@@ -109,13 +111,16 @@ impl Desk {
     /// The desk of a new account: the seat and the configured users, no tickets.
     pub(crate) fn new(config: &SimulatorConfig, created_at: DateTime<Utc>) -> Desk {
         let mut users = BTreeMap::new();
-        for user in std::iter::once(&config.seat).chain(&config.users) {
+        let people = [&config.seat, &config.admin];
+        for user in people.into_iter().chain(&config.users) {
             let user = user.clone();
             users.insert(user.id, UserRec { user, created_at });
         }
         Desk {
             seat: config.seat.clone(),
             api_token: config.api_token.clone(),
+            admin: config.admin.clone(),
+            admin_api_token: config.admin_api_token.clone(),
             users,
             tickets: BTreeMap::new(),
             seat_group_ids: config.seat_group_ids.clone(),

@@ -8,6 +8,7 @@
 //! - `update`: `PUT /api/v2/tickets/{id}`, everything in one audit.
 //! - `tags`: the tags endpoints and how tag lists are read.
 //! - `comments`: reading comments with cursor or offset paging.
+//! - `search`: the ticket search (`search.json`).
 //!
 //! Every change returns the `common::UpdateEvent` triggers must see; the desk does not
 //! run triggers itself (`state::State` hands the event to the rules).
@@ -16,6 +17,7 @@ mod checks;
 mod comments;
 mod desk;
 mod outside;
+mod search;
 mod tags;
 mod update;
 mod users;

@@ -134,6 +134,16 @@ impl Desk {
         })
     }
 
+    /// Who makes an edit: its author, or the first human agent configured.
+    pub(crate) fn edit_author(&self, edit: &AgentEdit) -> u64 {
+        if edit.author_id == 0 {
+            self.first_user_with(|u| u.role == "agent" || u.role == "admin")
+                .unwrap_or(self.seat.id)
+        } else {
+            edit.author_id
+        }
+    }
+
     /// A human agent's edit in the Zendesk UI; always advances `updated_at`.
     pub(crate) fn agent_edit(&mut self, id: u64, edit: AgentEdit) -> anyhow::Result<UpdateEvent> {
         let t = self
@@ -147,12 +157,7 @@ impl Desk {
                 "unknown status {status}"
             );
         }
-        let author_id = if edit.author_id == 0 {
-            self.first_user_with(|u| u.role == "agent" || u.role == "admin")
-                .unwrap_or(self.seat.id)
-        } else {
-            edit.author_id
-        };
+        let author_id = self.edit_author(&edit);
         let audit_id = self.alloc_audit();
         let comment_id = edit.comment.as_ref().map(|_| self.alloc_event());
         let comment_public = edit.comment.as_ref().map(|c| c.public);

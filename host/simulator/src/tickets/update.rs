@@ -59,13 +59,18 @@ struct ApiComment {
 }
 
 impl Desk {
-    /// `PUT /api/v2/tickets/{id}`: applies everything in one audit, or nothing. Answers
-    /// the body and the update triggers must see (none when nothing changed).
+    /// `PUT /api/v2/tickets/{id}` by `actor` (the authenticated user): applies
+    /// everything in one audit, or nothing. Answers the body and the update triggers
+    /// must see (none when nothing changed). `is_member(user, group)` says whether an
+    /// agent is in a group (the directory's memberships): Zendesk refuses to assign a
+    /// ticket to an agent outside its group.
     pub(crate) fn api_update_ticket(
         &mut self,
         id: u64,
         body: Option<&Value>,
         base: &str,
+        actor: u64,
+        is_member: &dyn Fn(u64, u64) -> Option<bool>,
     ) -> Result<(Value, Option<UpdateEvent>), ApiError> {
         let params = body
             .and_then(|b| b.get("ticket"))
@@ -76,12 +81,12 @@ impl Desk {
         if t.status == "closed" {
             return Err(closed_error());
         }
-        let actor = self.seat.id;
         let before = Fields::of(t);
         let mut after = before.clone();
         let mut errors = Errors::new();
         let explicit_status = read_scalars(params, &mut after, &mut errors);
         self.read_people(params, &mut after, &mut errors);
+        check_membership(&before, &after, is_member, &mut errors);
         read_tags(params, &mut after, &mut errors);
         read_custom_fields(params, &mut after, &mut errors);
         let comment = self.read_comment(params, actor, &mut errors);
@@ -258,6 +263,29 @@ impl Desk {
             }));
         }
         (events, new_comment)
+    }
+}
+
+/// 422 when the update leaves the ticket assigned to an agent who is not a member of
+/// its group (as seen in Zendesk's answers: `details.assignee`, "Assignee: is not a
+/// member of the group"). Checked only when the assignee or the group changes, and
+/// only for groups the directory knows (`is_member` answers `None` for others).
+fn check_membership(
+    before: &Fields,
+    after: &Fields,
+    is_member: &dyn Fn(u64, u64) -> Option<bool>,
+    errors: &mut Errors,
+) {
+    let changed = before.assignee_id != after.assignee_id || before.group_id != after.group_id;
+    let (Some(assignee), Some(group)) = (after.assignee_id, after.group_id) else {
+        return;
+    };
+    if changed && is_member(assignee, group) == Some(false) {
+        invalid(
+            errors,
+            "assignee",
+            "Assignee: is not a member of the group".to_string(),
+        );
     }
 }
 

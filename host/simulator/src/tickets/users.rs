@@ -12,32 +12,42 @@ use crate::config::SimUser;
 impl Desk {
     /// The `Authorization` header value that authenticates as the seat.
     pub(crate) fn auth_header(&self) -> String {
-        let raw = format!("{}/token:{}", self.seat.email, self.api_token);
-        format!("Basic {}", STANDARD.encode(raw))
+        basic_header(&self.seat.email, &self.api_token)
     }
 
-    /// Whether an `Authorization` header authenticates the seat. Only API-token
-    /// Basic auth is modelled; anything else (passwords, OAuth) is refused.
-    pub(crate) fn authenticates(&self, header: Option<&str>) -> bool {
-        let Some(encoded) = header.and_then(|h| {
+    /// The `Authorization` header value that authenticates as the administrator.
+    pub(crate) fn admin_auth_header(&self) -> String {
+        basic_header(&self.admin.email, &self.admin_api_token)
+    }
+
+    /// The user an `Authorization` header authenticates: the seat or the
+    /// administrator, each with its own API token. Only API-token Basic auth is
+    /// modelled; anything else (passwords, OAuth) authenticates no one.
+    pub(crate) fn authenticate(&self, header: Option<&str>) -> Option<u64> {
+        let encoded = header.and_then(|h| {
             let (scheme, rest) = h.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("basic").then_some(rest.trim())
-        }) else {
-            return false;
-        };
-        let Some(decoded) = STANDARD
+        })?;
+        let decoded = STANDARD
             .decode(encoded)
             .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-        else {
-            return false;
-        };
-        let Some((login, token)) = decoded.split_once(':') else {
-            return false;
-        };
+            .and_then(|b| String::from_utf8(b).ok())?;
+        let (login, token) = decoded.split_once(':')?;
         // Zendesk matches the email case-insensitively; the token exactly.
-        let expected_login = format!("{}/token", self.seat.email);
-        login.eq_ignore_ascii_case(&expected_login) && token == self.api_token
+        [
+            (&self.seat, &self.api_token),
+            (&self.admin, &self.admin_api_token),
+        ]
+        .into_iter()
+        .find(|(user, secret)| {
+            login.eq_ignore_ascii_case(&format!("{}/token", user.email)) && token == secret.as_str()
+        })
+        .map(|(user, _)| user.id)
+    }
+
+    /// Whether a user is an administrator (webhooks, triggers and automations need one).
+    pub(crate) fn is_admin(&self, id: u64) -> bool {
+        self.users.get(&id).is_some_and(|u| u.user.role == "admin")
     }
 
     /// Adds (or replaces) a user.
@@ -136,21 +146,35 @@ impl Desk {
     }
 }
 
+/// `Basic base64("{email}/token:{token}")`.
+fn basic_header(email: &str, token: &str) -> String {
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{email}/token:{token}"))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::SimulatorConfig;
 
     #[test]
-    fn auth_accepts_only_the_seat_token() {
+    fn auth_accepts_the_seat_and_the_admin_each_with_its_token() {
         let desk = Desk::new(&SimulatorConfig::default(), now_secs());
-        assert!(desk.authenticates(Some(&desk.auth_header())));
+        assert_eq!(desk.authenticate(Some(&desk.auth_header())), Some(9000));
+        assert_eq!(
+            desk.authenticate(Some(&desk.admin_auth_header())),
+            Some(2002)
+        );
         let wrong = format!(
             "Basic {}",
             STANDARD.encode("gladly-ai@example.com/token:nope")
         );
-        assert!(!desk.authenticates(Some(&wrong)));
-        assert!(!desk.authenticates(Some("Bearer sim-token")));
-        assert!(!desk.authenticates(None));
+        assert_eq!(desk.authenticate(Some(&wrong)), None);
+        let swapped = basic_header("gladly-ai@example.com", "sim-admin-token");
+        assert_eq!(desk.authenticate(Some(&swapped)), None);
+        assert_eq!(desk.authenticate(Some("Bearer sim-token")), None);
+        assert_eq!(desk.authenticate(None), None);
     }
 }

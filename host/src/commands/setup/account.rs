@@ -17,16 +17,17 @@ pub(super) struct Seat {
     pub(super) email: String,
 }
 
-/// `users/me`: the credentials must belong to a real user (Zendesk answers bad ones with
-/// an anonymous user, not 401), and the guide wants the seat to be an agent or admin
-/// that can write public replies.
+/// `users/me` of the seat: the credentials must belong to a real user (Zendesk answers
+/// wrong ones with 401, and no usable ones with the anonymous user), and the guide wants
+/// the seat to be an agent or admin that can write public replies. When setup acts as
+/// an administrator, that user is checked to be one.
 pub(super) async fn check_seat(
     api: &Api,
     env: &Environment,
     report: &mut EnvironmentReport,
 ) -> anyhow::Result<Seat> {
     let me = api
-        .get("/api/v2/users/me")
+        .get_as_seat("/api/v2/users/me")
         .await
         .context("reading the seat (users/me)")?;
     let user = &me["user"];
@@ -56,7 +57,72 @@ pub(super) async fn check_seat(
              guide wants a full agent seat"
         ));
     }
+    if api.acting().admin {
+        let admin = api
+            .get("/api/v2/users/me")
+            .await
+            .context("reading the administrator setup acts as (users/me)")?;
+        let role = admin["user"]["role"].as_str().unwrap_or("unknown");
+        report.seat = Some(format!(
+            "{}; setup acts as {} (role {role})",
+            report.seat.take().unwrap_or_default(),
+            api.acting().email
+        ));
+        if role != "admin" {
+            report.warnings.push(format!(
+                "admin_email {} is a Zendesk {role:?}, not an admin: creating webhooks, triggers \
+                 and automations is refused unless its custom role allows it",
+                api.acting().email
+            ));
+        }
+    }
     Ok(Seat { id, email })
+}
+
+/// Checks every condition of the triggers setup is about to write against what the
+/// account accepts (`GET /api/v2/triggers/definitions`): a field or operator the account
+/// does not offer would be refused, or worse, saved and never hold. Fails naming them.
+pub(super) async fn check_definitions(api: &Api, triggers: &[Value]) -> anyhow::Result<()> {
+    let defs = api
+        .get("/api/v2/triggers/definitions")
+        .await
+        .context("reading the trigger definitions")?;
+    let mut missing = Vec::new();
+    for t in triggers {
+        for (list, offered) in [("all", "conditions_all"), ("any", "conditions_any")] {
+            for c in t["conditions"][list].as_array().into_iter().flatten() {
+                let field = c["field"].as_str().unwrap_or_default();
+                let op = c["operator"].as_str().unwrap_or_default();
+                let def = defs["definitions"][offered]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|d| d["subject"].as_str() == Some(field));
+                let ok = def.is_some_and(|d| {
+                    d["operators"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|o| o["value"].as_str() == Some(op))
+                });
+                if !ok {
+                    let what = format!("{field} {op} (in {list})");
+                    if !missing.contains(&what) {
+                        missing.push(what);
+                    }
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "this account's trigger definitions (GET /api/v2/triggers/definitions) do not offer \
+             the condition(s) {}: the trigger would be refused or never fire; nothing was written \
+             (see docs/setup.md to set the trigger up by hand)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Groups the seat is not a member of: Zendesk does not let it be assigned their tickets

@@ -1,5 +1,12 @@
 //! Setup's Zendesk calls, through the gateway's own client (authentication, rate limiter,
 //! retries). Reads always go out; in a dry run writes are recorded instead of sent.
+//!
+//! Webhooks, triggers and automations need an admin in Zendesk (or an agent whose custom
+//! role may manage them); the AI seat is usually an agent. So setup acts as the
+//! environment's administrator when the config gives one (`admin_email` and
+//! `admin_api_token_env` / `admin_api_token_file`), and as the seat otherwise; the seat's
+//! own client still identifies the seat (`users/me`). A 403 is explained: which
+//! permission, which user, and how to fix it.
 
 use super::report::PlannedRequest;
 use crate::zendesk::{ZendeskClient, ZendeskErrorKind};
@@ -11,9 +18,24 @@ use serde_json::Value;
 /// that keeps answering `has_more`.
 const MAX_PAGES: usize = 100;
 
+/// Who setup's calls act as.
+#[derive(Debug, Clone)]
+pub(crate) struct Acting {
+    /// The environment's name in the config.
+    pub(crate) environment: String,
+    /// The login the calls are made with.
+    pub(crate) email: String,
+    /// Whether that is the configured administrator (else the AI seat).
+    pub(crate) admin: bool,
+}
+
 /// Zendesk, as setup sees it.
 pub(crate) struct Api {
+    /// The administrator's client, or the seat's when no administrator is configured.
     client: ZendeskClient,
+    /// The seat's client, for `users/me` of the seat.
+    seat: ZendeskClient,
+    acting: Acting,
     dry_run: bool,
     planned: Vec<PlannedRequest>,
     /// (secret, what to print instead): endpoint tokens inside webhook URLs.
@@ -21,9 +43,17 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    pub(crate) fn new(client: ZendeskClient, dry_run: bool, masks: Vec<(String, String)>) -> Api {
+    pub(crate) fn new(
+        client: ZendeskClient,
+        seat: ZendeskClient,
+        acting: Acting,
+        dry_run: bool,
+        masks: Vec<(String, String)>,
+    ) -> Api {
         Api {
             client,
+            seat,
+            acting,
             dry_run,
             planned: Vec::new(),
             masks,
@@ -43,12 +73,29 @@ impl Api {
             })
     }
 
+    /// Who the calls act as.
+    pub(crate) fn acting(&self) -> &Acting {
+        &self.acting
+    }
+
     /// One GET.
     pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.client
             .call_json(Method::GET, path, None)
             .await
-            .map_err(explain)
+            .map_err(|e| explain(e, path, &self.acting))
+    }
+
+    /// One GET as the AI seat (`users/me` of the seat, whoever else setup acts as).
+    pub(crate) async fn get_as_seat(&self, path: &str) -> anyhow::Result<Value> {
+        let seat = Acting {
+            admin: false,
+            ..self.acting.clone()
+        };
+        self.seat
+            .call_json(Method::GET, path, None)
+            .await
+            .map_err(|e| explain(e, path, &seat))
     }
 
     /// Every record of a list, following its paging: cursor paging (`meta.has_more` and
@@ -96,7 +143,7 @@ impl Api {
             .client
             .call_json(method, path, Some(body))
             .await
-            .map_err(explain)?;
+            .map_err(|e| explain(e, path, &self.acting))?;
         Ok(Some(answer))
     }
 
@@ -105,16 +152,53 @@ impl Api {
         self.planned
     }
 }
-/// Adds what a Zendesk refusal of a setup write usually means.
-fn explain(err: crate::zendesk::ZendeskError) -> anyhow::Error {
+/// The permission a setup call needs, by what it touches.
+fn permission(path: &str) -> &'static str {
+    if path.contains("/webhooks") {
+        "manage webhooks"
+    } else if path.contains("/triggers") {
+        "manage triggers"
+    } else if path.contains("/automations") {
+        "manage automations"
+    } else {
+        "read the account's set-up"
+    }
+}
+
+/// Adds what a Zendesk refusal of a setup call means: for a 403 which permission is
+/// missing, for which user, and how to fix it; for a 401 which credentials to check.
+fn explain(err: crate::zendesk::ZendeskError, path: &str, acting: &Acting) -> anyhow::Error {
+    let env = &acting.environment;
+    let who = if acting.admin {
+        format!("the administrator {} (admin_email)", acting.email)
+    } else {
+        format!("the AI seat {}", acting.email)
+    };
     let hint = match err.kind {
-        ZendeskErrorKind::Forbidden => {
-            " (Zendesk lets only admins, or agents whose role may manage triggers, \
-             automations and webhooks, change them: give the seat that permission for setup, \
-             or create the objects by hand as docs/setup.md shows)"
-        }
-        ZendeskErrorKind::Unauthorized => " (check the environment's email and API token)",
-        _ => "",
+        ZendeskErrorKind::Forbidden if acting.admin => format!(
+            " ({who} may not {}: Zendesk lets only admins, or agents whose custom role allows \
+             it, do that; make {} an admin in Admin Center > People, or set admin_email and \
+             admin_api_token_env (or admin_api_token_file) of [environments.{env}] to an admin's)",
+            permission(path),
+            acting.email
+        ),
+        ZendeskErrorKind::Forbidden => format!(
+            " ({who} may not {}: Zendesk lets only admins, or agents whose custom role allows \
+             it, do that; give setup an admin's credentials with admin_email and \
+             admin_api_token_env (or admin_api_token_file) in [environments.{env}] (the gateway \
+             keeps answering as the seat), or give the seat a role that may manage triggers, \
+             automations and webhooks, or create the objects by hand as docs/setup.md shows)",
+            permission(path)
+        ),
+        ZendeskErrorKind::Unauthorized if acting.admin => format!(
+            " (Zendesk does not accept the credentials of {who}: check admin_email and \
+             admin_api_token_env / admin_api_token_file of [environments.{env}])"
+        ),
+        ZendeskErrorKind::Unauthorized => format!(
+            " (Zendesk does not accept the credentials of {who}: check email and \
+             api_token_env / api_token_file of [environments.{env}])"
+        ),
+        _ => String::new(),
     };
     let details: String = err
         .details

@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn comparison_ignores_order_value_types_and_unmanaged_fields() {
-        let desired = desired_trigger("x", "W", Some(7), "ai@x");
+        let desired = desired_trigger("x", "W", Some(7), "ai@x", 9000);
         let mut existing = desired.clone();
         existing["id"] = json!(12);
         existing["position"] = json!(40);
@@ -140,7 +140,7 @@ mod tests {
         let mut inactive = desired.clone();
         inactive["active"] = json!(false);
         assert!(rule_differs(&inactive, &desired));
-        let other_hook = desired_trigger("x", "W2", Some(7), "ai@x");
+        let other_hook = desired_trigger("x", "W2", Some(7), "ai@x", 9000);
         assert!(rule_differs(&other_hook, &desired));
 
         let w = desired_webhook("x", "https://gw/notify/t");

@@ -7,8 +7,11 @@
 //! `<public_base_url>/notify/<token>`), its signing secret fetched and stored where the
 //! gateway verifies with it, and a trigger (`Notify <endpoint> of Ticket Change`) that
 //! posts `{"id": {{ticket.id}}}` to it. Per environment: the failsafe automation that
-//! unassigns the AI seat after an hour. Checks: the seat's role, groups the seat is not a
-//! member of, and "Notify requester" triggers without "Channel is not Web Service (API)".
+//! unassigns the AI seat one to three hours after assignment. Checks: the seat's role,
+//! groups the seat is not a member of, "Notify requester" triggers without "Channel is
+//! not Web Service (API)", and the trigger's conditions against the account's trigger
+//! definitions (before anything is written). It acts as the environment's administrator
+//! when one is configured (`admin_email`), else as the seat (see `api`).
 //!
 //! `plan` computes what the config wants (with `desired` the objects' JSON and
 //! `compare` how an existing one is compared: all pure); this module runs the steps;
@@ -129,12 +132,34 @@ async fn setup_environment(
     report: &mut EnvironmentReport,
 ) -> anyhow::Result<()> {
     let env = &plan.environment;
-    let client = ZendeskClient::new(
-        env,
-        options.client.clone(),
-        Arc::new(crate::telemetry::metrics::Metrics::default()),
-    )
-    .with_context(|| format!("building the Zendesk client for {}", env.base_url))?;
+    let metrics = Arc::new(crate::telemetry::metrics::Metrics::default());
+    let seat = ZendeskClient::new(env, options.client.clone(), metrics.clone())
+        .with_context(|| format!("building the Zendesk client for {}", env.base_url))?;
+    let (client, acting) = match &env.admin {
+        Some(admin) => {
+            let as_admin = crate::config::Environment {
+                email: admin.email.clone(),
+                api_token: admin.api_token.clone(),
+                ..env.clone()
+            };
+            let client = ZendeskClient::new(&as_admin, options.client.clone(), metrics)
+                .with_context(|| format!("building the Zendesk client for {}", env.base_url))?;
+            let acting = api::Acting {
+                environment: env.name.clone(),
+                email: admin.email.clone(),
+                admin: true,
+            };
+            (client, acting)
+        }
+        None => {
+            let acting = api::Acting {
+                environment: env.name.clone(),
+                email: env.email.clone(),
+                admin: false,
+            };
+            (seat.clone(), acting)
+        }
+    };
     // Endpoint tokens are secrets: printed requests show which endpoint, not the token.
     let masks = plan
         .endpoints
@@ -146,7 +171,7 @@ async fn setup_environment(
             )
         })
         .collect();
-    let mut api = Api::new(client, options.dry_run, masks);
+    let mut api = Api::new(client, seat, acting, options.dry_run, masks);
     let result = setup_with(config, plan, &mut api, report).await;
     report.planned = api.into_planned();
     result
@@ -172,6 +197,15 @@ async fn setup_with(
         .await
         .context("reading the webhooks")?;
     let brands = account::resolve_brands(api, config, plan).await?;
+    // The triggers' conditions, checked against the account's definitions before any
+    // write (the webhook id does not matter for that).
+    let planned: Vec<serde_json::Value> = plan
+        .endpoints
+        .iter()
+        .zip(&brands)
+        .map(|(ep, b)| desired::desired_trigger(&ep.endpoint.name, "-", *b, &seat.email, seat.id))
+        .collect();
+    account::check_definitions(api, &planned).await?;
 
     for (ep, brand_id) in plan.endpoints.iter().zip(brands) {
         let name = desired::webhook_name(&ep.endpoint.name);
@@ -184,7 +218,8 @@ async fn setup_with(
         let title = desired::trigger_title(&ep.endpoint.name);
         // In a dry run a webhook still to be created has no id yet.
         let hook = webhook_id.unwrap_or_else(|| format!("<id of the new webhook {name:?}>"));
-        let desired = desired::desired_trigger(&ep.endpoint.name, &hook, brand_id, &seat.email);
+        let desired =
+            desired::desired_trigger(&ep.endpoint.name, &hook, brand_id, &seat.email, seat.id);
         reconcile::ensure_rule(api, "trigger", &triggers, desired, report)
             .await
             .with_context(|| format!("trigger {title:?}"))?;
@@ -194,11 +229,12 @@ async fn setup_with(
         .list("/api/v2/automations", "automations")
         .await
         .context("reading the automations")?;
-    reconcile::ensure_rule(
+    reconcile::ensure_rule_renamed(
         api,
         "automation",
         &automations,
         desired::desired_automation(seat.id),
+        desired::FORMER_AUTOMATION_TITLES,
         report,
     )
     .await

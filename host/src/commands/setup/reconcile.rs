@@ -103,9 +103,31 @@ pub(super) async fn ensure_rule(
     desired: Value,
     report: &mut EnvironmentReport,
 ) -> anyhow::Result<()> {
+    ensure_rule_renamed(api, kind, existing, desired, &[], report).await
+}
+
+/// [`ensure_rule`], also finding the rule under the titles earlier versions gave it
+/// (`formerly`): such a rule is updated, which renames it, instead of a second one
+/// being created beside it.
+pub(super) async fn ensure_rule_renamed(
+    api: &mut Api,
+    kind: &'static str,
+    existing: &[Value],
+    desired: Value,
+    formerly: &[&str],
+    report: &mut EnvironmentReport,
+) -> anyhow::Result<()> {
     let title = desired["title"].as_str().unwrap_or_default().to_string();
     let collection = format!("/api/v2/{kind}s");
-    let (outcome, id) = match find_one(existing, "title", &title, kind)? {
+    let mut found = find_one(existing, "title", &title, kind)?;
+    let mut renamed = false;
+    for old in formerly {
+        if found.is_none() {
+            found = find_one(existing, "title", old, kind)?;
+            renamed = found.is_some();
+        }
+    }
+    let (outcome, id) = match found {
         None => match api
             .write("POST", &collection, json!({ kind: desired }))
             .await?
@@ -120,7 +142,7 @@ pub(super) async fn ensure_rule(
             let id = found["id"]
                 .as_u64()
                 .ok_or_else(|| anyhow!("the {kind} has no id: {found}"))?;
-            if compare::rule_differs(found, &desired) {
+            if renamed || compare::rule_differs(found, &desired) {
                 // Conditions and actions are replaced together (Zendesk's update
                 // clears both when either is sent), so both always go.
                 api.write(
