@@ -63,8 +63,10 @@ pub fn new_store(engine: &Engine, ctx: RunContext, deadline: Duration) -> RunSto
             return Err(wasmtime::Error::new(DeadlineExceeded(deadline)));
         }
         if plugin_time >= HEAVY_AFTER && !heavy.held() {
-            // Waiting for a heavy-compute slot is the gateway's time, not the plugin's.
-            let wait = heavy.acquire(clock.clone());
+            // Waiting for a heavy-compute slot counts on the plugin's own clock: only a
+            // plugin that computes ever waits for one, and it must still end within its
+            // deadline (ordinary runs never reach the slots).
+            let wait = heavy.acquire();
             return Ok(UpdateDeadline::YieldCustom(
                 YIELD_EVERY_TICKS,
                 Box::pin(wait),
@@ -93,8 +95,8 @@ pub const HEAVY_AFTER: Duration = Duration::from_millis(50);
 /// computing runs than cores, a short healthy run (and ingress) would wait behind each
 /// of them in turn. A run that has computed for [`HEAVY_AFTER`] must hold a slot to go
 /// on, so computing runs share at most `cores - 1` cores and one stays free for ingress,
-/// new runs and other brands. The wait for a slot is on the run's host clock: it does
-/// not count against the plugin's deadline.
+/// new runs and other brands. The wait for a slot counts against the computing plugin's
+/// own deadline, so a hostile plugin still ends within it.
 fn heavy_slots() -> &'static Arc<tokio::sync::Semaphore> {
     static SLOTS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
     SLOTS.get_or_init(|| {
@@ -117,14 +119,11 @@ impl HeavyCompute {
             .is_some()
     }
 
-    /// Waits for a slot, off the plugin's clock, and keeps it.
-    fn acquire(
-        &self,
-        clock: Arc<crate::capabilities::context::HostClock>,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// Waits for a slot and keeps it.
+    fn acquire(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let slot = self.permit.clone();
         async move {
-            let permit = clock.wait(heavy_slots().clone().acquire_owned()).await;
+            let permit = heavy_slots().clone().acquire_owned().await;
             if let Ok(permit) = permit {
                 *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
             }
