@@ -61,6 +61,19 @@ pub struct LlmLabels {
     pub result: String,
 }
 
+/// Labels of a plugin's outbound HTTP call counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// Brand name.
+    pub brand: String,
+    /// The configured origin (`https://*.shop.example:443`), or `(not allowed)` /
+    /// `(budget spent)`: never a host the plugin chose, so the label set stays bounded.
+    pub origin: String,
+    /// HTTP status, or `not_allowed`, `budget_spent`, `not_sent` (Listening Mode),
+    /// `timeout`, `too_large`, `address_refused`, `error`.
+    pub status: String,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -80,6 +93,8 @@ pub struct Metrics {
     pub llm_calls: Family<LlmLabels, Counter>,
     /// Language-model tokens (prompt and answer), per brand.
     pub llm_tokens: Family<BrandLabels, Counter>,
+    /// Plugins' outbound HTTP calls, per brand, origin and status.
+    pub http_calls: Family<HttpLabels, Counter>,
     /// Tickets that became dead letters (given up, hand-off not written).
     pub dead_letters: Counter,
     /// Failed attempts to record the end of a run (retried).
@@ -106,6 +121,12 @@ impl Default for Metrics {
         let llm_calls = Family::<LlmLabels, Counter>::default();
         let llm_tokens = Family::<BrandLabels, Counter>::default();
         let dead_letters = Counter::default();
+        let http_calls = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "plugin_http_calls",
+            "Plugins' outbound HTTP calls to the brands' own systems, by brand, origin and status",
+            http_calls.clone(),
+        );
         let bookkeeping_failures = Counter::default();
         registry.register(
             "dead_letters",
@@ -163,6 +184,7 @@ impl Default for Metrics {
             reloads,
             llm_calls,
             llm_tokens,
+            http_calls,
             dead_letters,
             bookkeeping_failures,
         }
@@ -184,6 +206,17 @@ impl Metrics {
             .get_or_create(&NotificationLabels {
                 endpoint: endpoint.to_string(),
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a plugin's outbound HTTP call.
+    pub fn http_call(&self, brand: &str, origin: &str, status: &str) {
+        self.http_calls
+            .get_or_create(&HttpLabels {
+                brand: brand.to_string(),
+                origin: origin.to_string(),
+                status: status.to_string(),
             })
             .inc();
     }

@@ -41,6 +41,8 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
         job.brand.capabilities.clone(),
     );
     context.reads = reads;
+    // Requests that change something reach the brand's systems only in a live run.
+    context.http.listening = job.mode != crate::config::Mode::Live;
     let request = RunRequest {
         environment: job.env.config.name.clone(),
         endpoint: job.endpoint.to_string(),
