@@ -235,7 +235,7 @@ async fn gate(
         .map(str::to_string);
     let refuse = if s
         .rate_limit_every
-        .is_some_and(|every| every > 0 && n % every == 0)
+        .is_some_and(|every| every > 0 && n.is_multiple_of(every))
     {
         Some(
             (
