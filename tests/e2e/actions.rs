@@ -259,7 +259,7 @@ async fn outbound_http_follows_the_brands_policy() {
     // A plugin hammering the API stops at its per-run cap: the shop sees 5 requests.
     let r = run(&h, "flood").await;
     assert!(
-        r.reason.contains("answered=5 budget_spent=4995"),
+        r.reason.contains("answered=5 budget_spent=995"),
         "{}",
         r.reason
     );

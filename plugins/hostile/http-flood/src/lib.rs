@@ -10,7 +10,7 @@ use gateway_plugin_sdk::{export_plugin, setting_or, Event, Guest, Outcome};
 pub struct HttpFlood;
 
 /// Requests attempted per run.
-const ATTEMPTS: u32 = 5000;
+const ATTEMPTS: u32 = 1000;
 
 impl Guest for HttpFlood {
     fn handle(_event: Event) -> Result<Outcome, String> {
