@@ -5,6 +5,7 @@ mod fake_llm;
 mod harness;
 mod proxy;
 
+mod actions;
 mod console;
 mod durability;
 mod hardening;

@@ -68,6 +68,8 @@
 //!   auth, headers, call log; routes; Zendesk's error replies).
 //! - `admin.rs`: the admin API under `/_sim/`.
 //! - `simulator.rs`: the [`Simulator`] handle and [`run`].
+//! - `shop.rs`: not Zendesk: a shop's order API ([`shop::ShopApi`]), the brand's own
+//!   system that plugins call through the gateway's outbound HTTP.
 
 #![deny(missing_docs)]
 
@@ -84,6 +86,7 @@ mod model;
 mod quota;
 mod rules;
 mod shared;
+pub mod shop;
 mod simulator;
 mod state;
 mod tickets;

@@ -7,30 +7,55 @@ use super::BrandCapabilities;
 use crate::bindings::{FieldError, PluginError};
 use crate::config::{Brand, Limits};
 use crate::zendesk::{ReadCache, Seat, ZendeskClient, ZendeskError, ZendeskErrorKind};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The time a run spends waiting on the gateway's own services (Zendesk, the model, the
-/// quota), shared with the runner: that time is the gateway's, so it does not count
-/// against the plugin's deadline. Atomics, because the runner reads it while the run's
-/// future holds the context.
+/// quota, the brand's own APIs), shared with the runner: that time is the gateway's, so
+/// it does not count against the plugin's deadline. Waits may overlap (an HTTP request
+/// in flight while the plugin reads the ticket): the clock counts the time during which
+/// at least one is in progress, once. A mutex held for a few instructions, because the
+/// runner reads it while the run's future and spawned requests update it.
 #[derive(Debug)]
 pub struct HostClock {
     origin: Instant,
-    /// Milliseconds spent in finished host waits.
-    waited_ms: AtomicU64,
-    /// When the host wait in progress started (ms since `origin`, plus one), 0 if none.
-    waiting_since: AtomicU64,
+    state: Mutex<ClockState>,
+}
+
+#[derive(Debug, Default)]
+struct ClockState {
+    /// Milliseconds spent in finished stretches of host waiting.
+    waited_ms: u64,
+    /// Host waits in progress.
+    depth: u32,
+    /// When the current stretch began (ms since `origin`), valid while `depth > 0`.
+    since_ms: u64,
 }
 
 impl Default for HostClock {
     fn default() -> Self {
         HostClock {
             origin: Instant::now(),
-            waited_ms: AtomicU64::new(0),
-            waiting_since: AtomicU64::new(0),
+            state: Mutex::default(),
         }
+    }
+}
+
+/// A host wait in progress, for waits that outlive a borrow of the run (a request
+/// running in its own task): the clock counts it until this is dropped.
+pub struct HostWait(Arc<HostClock>);
+
+impl Drop for HostWait {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+struct Entered<'a>(&'a HostClock);
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
 
@@ -39,31 +64,62 @@ impl HostClock {
         self.origin.elapsed().as_millis() as u64
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn enter(&self) {
+        let now = self.now_ms();
+        let mut s = self.state();
+        if s.depth == 0 {
+            s.since_ms = now;
+        }
+        s.depth += 1;
+    }
+
+    fn leave(&self) {
+        let now = self.now_ms();
+        let mut s = self.state();
+        s.depth = s.depth.saturating_sub(1);
+        if s.depth == 0 {
+            s.waited_ms += now.saturating_sub(s.since_ms);
+        }
+    }
+
     /// Time spent waiting on host services so far, the wait in progress included.
     pub fn waited(&self) -> Duration {
-        let done = self.waited_ms.load(Ordering::Relaxed);
-        Duration::from_millis(done + self.current_wait().as_millis() as u64)
+        let now = self.now_ms();
+        let s = self.state();
+        let current = if s.depth > 0 {
+            now.saturating_sub(s.since_ms)
+        } else {
+            0
+        };
+        Duration::from_millis(s.waited_ms + current)
     }
 
     /// How long the host wait in progress has lasted (zero when none is).
     pub fn current_wait(&self) -> Duration {
-        match self.waiting_since.load(Ordering::Relaxed) {
+        let now = self.now_ms();
+        let s = self.state();
+        match s.depth {
             0 => Duration::ZERO,
-            since => Duration::from_millis(self.now_ms().saturating_sub(since - 1)),
+            _ => Duration::from_millis(now.saturating_sub(s.since_ms)),
         }
     }
 
-    /// Runs `f`, a wait on a host service, off the plugin's clock.
+    /// Runs `f`, a wait on a host service, off the plugin's clock (also when `f` is
+    /// dropped before it finishes).
     pub async fn wait<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.waiting_since
-            .store(self.now_ms() + 1, Ordering::Relaxed);
-        let out = f.await;
-        let since = self.waiting_since.swap(0, Ordering::Relaxed);
-        if since > 0 {
-            let took = self.now_ms().saturating_sub(since - 1);
-            self.waited_ms.fetch_add(took, Ordering::Relaxed);
-        }
-        out
+        self.enter();
+        let _entered = Entered(self);
+        f.await
+    }
+
+    /// Starts a host wait that lasts until the returned guard is dropped.
+    pub fn hold(self: &Arc<Self>) -> HostWait {
+        self.enter();
+        HostWait(self.clone())
     }
 }
 
@@ -117,6 +173,9 @@ pub struct RunContext {
     pub llm_tokens_used: u32,
     /// Model calls this run has made (failed and refused ones included).
     pub llm_calls: u32,
+    /// Outbound HTTP: the `wasi:http` send hook with the brand's policy, and the calls
+    /// made, for the audit.
+    pub http: super::http::HttpRun,
 }
 
 /// Refused actions kept per run for the audit trail and the reason (the rest are counted).
@@ -169,6 +228,14 @@ impl RunContext {
         seat: Seat,
         capabilities: Arc<BrandCapabilities>,
     ) -> Self {
+        let clock = Arc::<HostClock>::default();
+        let http = super::http::HttpRun::new(
+            capabilities.http.clone(),
+            clock.clone(),
+            &brand.name,
+            ticket_id,
+            &plugin_version,
+        );
         RunContext {
             ticket_id,
             brand,
@@ -183,10 +250,11 @@ impl RunContext {
             refusals_dropped: 0,
             service_failure: None,
             host_call_failed: false,
-            clock: Arc::default(),
+            clock,
             capabilities,
             llm_tokens_used: 0,
             llm_calls: 0,
+            http,
         }
     }
 }
@@ -266,5 +334,40 @@ pub fn to_plugin_error(e: ZendeskError) -> PluginError {
         ZendeskErrorKind::Unavailable | ZendeskErrorKind::Unexpected => {
             PluginError::Unavailable(text)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn overlapping_host_waits_count_once() {
+        let started = Instant::now();
+        let clock = Arc::new(HostClock::default());
+        let held = clock.hold();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A read while a request is in flight: the stretch is counted once.
+        clock
+            .wait(tokio::time::sleep(Duration::from_millis(50)))
+            .await;
+        assert!(
+            clock.current_wait() > Duration::ZERO,
+            "the request still waits"
+        );
+        drop(held);
+        assert_eq!(clock.current_wait(), Duration::ZERO);
+        let waited = clock.waited();
+        assert!(waited >= Duration::from_millis(100), "{waited:?}");
+        assert!(
+            waited <= started.elapsed(),
+            "overlap counted twice: {waited:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            clock.waited(),
+            waited,
+            "nothing counts once no wait is in progress"
+        );
     }
 }

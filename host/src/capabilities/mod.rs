@@ -1,6 +1,7 @@
 //! The host side of the WIT imports, one module per capability, in the manner of Spin's
 //! factors: `ticket` (reads), `actions` (staged writes, and the one place that builds a
-//! Zendesk update), `log`, `llm`, `knowledge` and `settings`. Each module holds its host
+//! Zendesk update), `log`, `llm`, `knowledge`, `settings`, and `http` (the send hook of
+//! the standard `wasi:http`, with the brand's policy). Each module holds its host
 //! implementation on the run's [`RunContext`]; a capability with state shared by a
 //! brand's runs (the model client, the knowledge index) keeps it in
 //! [`BrandCapabilities`], built from the brand's config and rebuilt on reload.
@@ -12,6 +13,7 @@
 pub mod actions;
 pub mod context;
 pub mod grants;
+pub mod http;
 pub mod knowledge;
 pub mod llm;
 pub mod log;
@@ -54,6 +56,9 @@ pub struct BrandCapabilities {
     pub llm: Option<LlmService>,
     /// The brand's knowledge base, when `brands.X.knowledge` is set.
     pub knowledge: Option<KnowledgeBase>,
+    /// The brand's outbound HTTP, when `[brands.X.http]` is set (plugins call
+    /// `wasi:http/outgoing-handler`, linked by `runtime::wit`).
+    pub http: Option<http::HttpService>,
 }
 
 impl BrandCapabilities {
@@ -78,10 +83,21 @@ impl BrandCapabilities {
             (Some(dir), Some(old)) if old.dir() == dir => Some(old.clone()),
             (Some(dir), _) => Some(KnowledgeBase::open(&brand.name, dir)?),
         };
+        // Kept when the config is the same, so the permits of requests in flight hold.
+        let http = match (&brand.http, previous.and_then(|p| p.http.as_ref())) {
+            (None, _) => None,
+            (Some(cfg), Some(old)) if old.config() == cfg => Some(old.clone()),
+            (Some(cfg), _) => Some(http::HttpService::new(
+                &brand.name,
+                cfg.clone(),
+                metrics.cloned(),
+            )),
+        };
         Ok(BrandCapabilities {
             settings: brand.settings.clone(),
             llm,
             knowledge,
+            http,
         })
     }
 }

@@ -9,6 +9,7 @@ use crate::service::{launch, RunningGateway};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use zendesk_simulator::shop::{ShopApi, ShopConfig};
 use zendesk_simulator::{NewComment, NewTicket, SimUser, Simulator, SimulatorConfig};
 
 const DEMO_CONFIG: &str = include_str!("../../../examples/demo/gateway.toml");
@@ -77,7 +78,7 @@ fn tickets() -> Vec<DemoTicket> {
             brand_id: SHOPWISE_BRAND_ID,
             requester: 504,
             subject: "Where is my order?",
-            body: "Hello, I ordered a rain jacket last week and haven't received a tracking number yet. Where is my order?",
+            body: "Hello, I ordered a rain jacket last week, order 4411, and haven't received a tracking number yet. Where is my order?",
             follow_up: Some("Thanks!"),
         },
         DemoTicket {
@@ -85,7 +86,7 @@ fn tickets() -> Vec<DemoTicket> {
             brand_id: SHOPWISE_BRAND_ID,
             requester: 505,
             subject: "Returning shoes",
-            body: "The sneakers are too small. What is your return policy and how do I send them back?",
+            body: "The sneakers from order 4413 are too small. Can I return them and get a refund?",
             follow_up: None,
         },
         DemoTicket {
@@ -111,9 +112,13 @@ pub async fn run(keep_running: bool) -> anyhow::Result<()> {
     let token = sim_config.api_token.clone();
     let simulator = Simulator::start(sim_config, "127.0.0.1:0".parse()?).await?;
     println!("Zendesk simulator: {}", simulator.base_url());
+    // The shop's own order API, which the order desk calls through the gateway.
+    let shop = ShopApi::start(ShopConfig::default(), "127.0.0.1:0".parse()?).await?;
+    println!("Shop order API:    {}", shop.base_url());
 
     let config = demo_config(
         &simulator.base_url(),
+        &shop,
         &plugins_dir,
         &work.join("data"),
         &token,
@@ -239,9 +244,16 @@ fn print_calls(simulator: &Simulator, runs: usize) {
     );
 }
 
-fn demo_config(sim_url: &str, plugins: &Path, data: &Path, token: &str) -> anyhow::Result<Config> {
+fn demo_config(
+    sim_url: &str,
+    shop: &ShopApi,
+    plugins: &Path,
+    data: &Path,
+    token: &str,
+) -> anyhow::Result<Config> {
     let text = DEMO_CONFIG
         .replace("{{simulator_url}}", sim_url)
+        .replace("{{shop_url}}", &shop.base_url())
         .replace("{{plugins_dir}}", &plugins.display().to_string())
         .replace("{{data_dir}}", &data.display().to_string());
     let token = token.to_string();
@@ -251,6 +263,7 @@ fn demo_config(sim_url: &str, plugins: &Path, data: &Path, token: &str) -> anyho
         &move |name| match name {
             "DEMO_ZENDESK_TOKEN" => Some(token.clone()),
             "DEMO_ADMIN_TOKEN" => Some("demo-admin-token".into()),
+            "DEMO_SHOP_TOKEN" => Some(format!("Bearer {}", ShopConfig::default().token)),
             _ => None,
         },
     )
@@ -345,6 +358,20 @@ fn print_table(sim: &Simulator, gw: &RunningGateway, demo: &[DemoTicket], ids: &
         }
         for r in gw.gateway.audit.query(Some(*id), 10).unwrap_or_default() {
             println!("    run: {:<10} {}", r.outcome, r.reason);
+            // The plugin's calls to the shop's API, as the audit keeps them.
+            for c in r.staged["http_calls"].as_array().into_iter().flatten() {
+                println!(
+                    "    shop API: {} {}{} -> {} in {} ms",
+                    c["method"].as_str().unwrap_or("?"),
+                    c["origin"].as_str().unwrap_or("?"),
+                    c["path"].as_str().unwrap_or(""),
+                    c["status"]
+                        .as_u64()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| c["outcome"].as_str().unwrap_or("?").to_string()),
+                    c["duration_ms"]
+                );
+            }
         }
         println!();
     }

@@ -6,10 +6,11 @@
 //! Sections are checked in the file's order (gateway, limits, environments, brands,
 //! endpoints), so the first error reported is the first a reader meets.
 
-use super::raw::{RawBrand, RawConfig, RawEndpoint, RawEnvironment, RawGateway, RawLlm};
+use super::raw::{RawBrand, RawConfig, RawEndpoint, RawEnvironment, RawGateway, RawHttp, RawLlm};
 use super::{
-    AdminCredentials, Brand, Config, ConfigError, Endpoint, Environment, GatewaySettings, Limits,
-    LlmConfig, LoadOptions, Secret, ZendeskBrand, MIN_ENDPOINT_TOKEN_LEN,
+    AdminCredentials, Brand, Config, ConfigError, Credential, DryRun, Endpoint, Environment,
+    GatewaySettings, HttpConfig, HttpOrigin, Limits, LlmConfig, LoadOptions, OriginPattern, Secret,
+    ZendeskBrand, MIN_ENDPOINT_TOKEN_LEN,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -331,6 +332,10 @@ impl<'a> Loader<'a> {
             None => None,
             Some(l) => Some(self.llm(&format!("{key}.llm"), l)?),
         };
+        let http = match b.http {
+            None => None,
+            Some(h) => Some(self.http(&format!("{key}.http"), h)?),
+        };
         let knowledge = match b.knowledge {
             None => None,
             Some(dir) => Some(self.knowledge(&key, &dir)?),
@@ -345,8 +350,85 @@ impl<'a> Loader<'a> {
             allowed_agents: b.allowed_agents,
             allowed_groups: b.allowed_groups,
             llm,
+            http,
             knowledge,
             settings,
+        })
+    }
+
+    /// `[brands.X.http]`; `key` is `brands.X.http`. Every origin is parsed, every
+    /// credential read; nothing is allowed that is not listed.
+    fn http(&self, key: &str, h: RawHttp) -> Result<HttpConfig, ConfigError> {
+        if h.timeout_ms == 0
+            || h.max_response_bytes == 0
+            || h.max_requests_per_run == 0
+            || h.concurrency == 0
+        {
+            return Err(self.err(
+                key,
+                "timeout_ms, max_response_bytes, max_requests_per_run and concurrency must be above 0",
+            ));
+        }
+        let mut origins = Vec::with_capacity(h.origins.len());
+        for (i, o) in h.origins.into_iter().enumerate() {
+            let okey = format!("{key}.origins[{i}]");
+            let pattern = OriginPattern::parse(&o.origin)
+                .map_err(|m| self.err(&format!("{okey}.origin"), m))?;
+            let value = self.secret(&format!("{okey}.value"), &o.value_env, &o.value_file)?;
+            let credential = match (o.header, value) {
+                (None, None) => None,
+                (Some(header), Some(value)) => {
+                    let header = header.trim().to_ascii_lowercase();
+                    if http_header_name_ok(&header) {
+                        Some(Credential { header, value })
+                    } else {
+                        return Err(self.err(
+                            &format!("{okey}.header"),
+                            format!("{header:?} is not a header name"),
+                        ));
+                    }
+                }
+                (Some(_), None) => {
+                    return Err(self.err(
+                        &format!("{okey}.header"),
+                        "a credential header needs its value: value_env or value_file",
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(self.err(
+                        &format!("{okey}.value"),
+                        "a credential value needs its header (e.g. header = \"authorization\")",
+                    ))
+                }
+            };
+            let dry_run = match o.dry_run {
+                None => None,
+                Some(d) if (100..=599).contains(&d.status) => Some(DryRun {
+                    status: d.status,
+                    body: d.body,
+                    content_type: d.content_type,
+                }),
+                Some(d) => {
+                    return Err(self.err(
+                        &format!("{okey}.dry_run.status"),
+                        format!("{} is not an HTTP status", d.status),
+                    ))
+                }
+            };
+            origins.push(HttpOrigin {
+                pattern,
+                credential,
+                allow_private: o.allow_private,
+                dry_run,
+            });
+        }
+        Ok(HttpConfig {
+            origins,
+            timeout_ms: h.timeout_ms,
+            max_response_bytes: h.max_response_bytes,
+            max_request_bytes: h.max_request_bytes,
+            max_requests_per_run: h.max_requests_per_run,
+            concurrency: h.concurrency,
         })
     }
 
@@ -611,6 +693,14 @@ fn merge_limits(defaults: &Limits, overrides: toml::Table) -> Result<Limits, Str
     toml::Value::Table(table)
         .try_into::<Limits>()
         .map_err(|e| e.to_string().trim_end().to_string())
+}
+
+/// A header name a credential may use: letters, digits, `-` and `_` (HTTP tokens, less
+/// the punctuation no API uses).
+fn http_header_name_ok(h: &str) -> bool {
+    !h.is_empty()
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

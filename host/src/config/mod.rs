@@ -215,6 +215,9 @@ pub struct Brand {
     pub allowed_groups: Vec<u64>,
     /// The brand's language model, if it has one (`[brands.X.llm]`).
     pub llm: Option<LlmConfig>,
+    /// The brand's own systems its plugin may call (`[brands.X.http]`); `None` allows
+    /// nothing.
+    pub http: Option<HttpConfig>,
     /// The folder of the brand's knowledge base (Markdown articles), if it has one.
     pub knowledge: Option<PathBuf>,
     /// Free-form plugin settings (`[brands.X.settings]`), all as strings.
@@ -240,6 +243,176 @@ pub struct LlmConfig {
     /// Completions one run may ask for, failed ones included (`max_calls_per_run`,
     /// default 20): bounds a plugin calling in a loop against a model that answers.
     pub max_calls_per_run: u32,
+}
+
+/// `[brands.X.http]`: outbound HTTP for the brand's plugin. Nothing is reachable but the
+/// listed origins; `capabilities::http::policy` applies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// The origins the plugin may call, in the order given (the first match applies).
+    pub origins: Vec<HttpOrigin>,
+    /// How long one request may take, connect to the last byte of the answer.
+    pub timeout_ms: u64,
+    /// The largest answer body passed to the plugin; a larger one is refused whole.
+    pub max_response_bytes: usize,
+    /// The largest request body the plugin may send.
+    pub max_request_bytes: usize,
+    /// Requests one run may make, refused and failed ones included.
+    pub max_requests_per_run: u32,
+    /// Requests of this brand in flight at once, over all its runs.
+    pub concurrency: usize,
+}
+
+/// One allowed origin of `[brands.X.http]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpOrigin {
+    /// `scheme://host[:port]`, the host possibly `*.example.com`.
+    pub pattern: OriginPattern,
+    /// The header the host adds to every request to this origin (the plugin never sees it).
+    pub credential: Option<Credential>,
+    /// Whether the name may resolve to loopback, private or link-local addresses (an
+    /// intranet API). Without it only public addresses are connected to, so a name that
+    /// rebinds to 127.0.0.1 is refused; an origin given as an IP address allows that
+    /// address only.
+    pub allow_private: bool,
+    /// What a request that changes something gets in Listening Mode instead of being
+    /// sent; `None`: the Listening Mode error.
+    pub dry_run: Option<DryRun>,
+}
+
+/// A header and its secret value, added by the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credential {
+    /// Header name, lowercase (e.g. `authorization`).
+    pub header: String,
+    /// The value, from `value_env` or `value_file`.
+    pub value: Secret,
+}
+
+/// The answer a Listening Mode run gets for a request that was not sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DryRun {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: String,
+    /// `content-type` of the body.
+    pub content_type: String,
+}
+
+/// An origin allowed for outbound HTTP: `scheme://host[:port]`, in the manner of Spin's
+/// `allowed_outbound_hosts`. The host is a name (`api.shop.example`), a wildcard over
+/// its subdomains (`*.shop.example`, which does not match `shop.example` itself) or an
+/// IP address (`127.0.0.1`, `[::1]`). The port defaults to the scheme's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginPattern {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The host as written, lowercase, without brackets (`*.shop.example`, `::1`).
+    pub host: String,
+    /// The port (the scheme's default when not written).
+    pub port: u16,
+}
+
+impl OriginPattern {
+    /// Parses `scheme://host[:port]`; anything else (a path, credentials, a query, a
+    /// bare `*`) is an error in words.
+    pub fn parse(s: &str) -> Result<OriginPattern, String> {
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| format!("{s:?} is not scheme://host[:port]"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return Err(format!("{s:?}: the scheme must be https or http")),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "{s:?} must be only scheme://host[:port], without a path, query or user"
+            ));
+        }
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (addr, after) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("{s:?}: unclosed [ in an IPv6 address"))?;
+            addr.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("{s:?}: {addr:?} is not an IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| format!("{s:?}: bad port"))?,
+                ),
+            };
+            (addr.to_ascii_lowercase(), port)
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h.to_ascii_lowercase(), Some(p)),
+                None => (rest.to_ascii_lowercase(), None),
+            }
+        };
+        let port = match port {
+            None => default_port,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{s:?}: {p:?} is not a port"))?,
+        };
+        let name = host.strip_prefix("*.").unwrap_or(&host);
+        let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if !is_ip && (name.is_empty() || !name.split('.').all(label_ok)) {
+            return Err(format!(
+                "{s:?}: {host:?} is not a host name (a wildcard only as a leading `*.`)"
+            ));
+        }
+        if host.starts_with("*.") && !name.contains('.') {
+            return Err(format!(
+                "{s:?}: a wildcard must stand before a domain of two labels or more"
+            ));
+        }
+        Ok(OriginPattern { scheme, host, port })
+    }
+
+    /// The pattern's host as an IP address, when it is one.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        self.host.parse().ok()
+    }
+
+    /// Whether `scheme://host:port` (host without brackets) is this origin.
+    pub fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
+        if !self.scheme.eq_ignore_ascii_case(scheme) || self.port != port {
+            return false;
+        }
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        match self.host.strip_prefix("*.") {
+            Some(domain) => host
+                .strip_suffix(domain)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            None => match (self.ip(), host.parse::<std::net::IpAddr>()) {
+                (Some(a), Ok(b)) => a == b,
+                _ => self.host == host,
+            },
+        }
+    }
+}
+
+impl fmt::Display for OriginPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip() {
+            Some(std::net::IpAddr::V6(_)) => {
+                write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)
+            }
+            _ => write!(f, "{}://{}:{}", self.scheme, self.host, self.port),
+        }
+    }
 }
 
 /// A secret URL Zendesk posts notifications to.
@@ -378,6 +551,52 @@ token = "abcdefghijklmnopqrstuvwxyz012345"
         Config::parse(text, Path::new("/etc/gw/gateway.toml"), &|n| {
             (n == "TOKEN").then(|| "tok".to_string())
         })
+    }
+
+    #[test]
+    fn http_origins_credentials_and_dry_runs_parse() {
+        let text = GOOD.replace(
+            "limits = { deadline_ms = 500 }",
+            "limits = { deadline_ms = 500 }\n\
+             [brands.retail.http]\nmax_requests_per_run = 5\n\
+             [[brands.retail.http.origins]]\norigin = \"https://*.shop.example\"\n\
+             header = \"X-Api-Key\"\nvalue_env = \"TOKEN\"\n\
+             dry_run = { status = 202, body = \"{}\" }\n\
+             [[brands.retail.http.origins]]\norigin = \"http://127.0.0.1:8099\"\n",
+        );
+        let c = parse(&text).unwrap();
+        let h = c.brands["retail"].http.as_ref().unwrap();
+        assert_eq!(
+            (h.max_requests_per_run, h.timeout_ms, h.concurrency),
+            (5, 10_000, 4)
+        );
+        let shop = &h.origins[0];
+        assert_eq!(shop.pattern.to_string(), "https://*.shop.example:443");
+        let cred = shop.credential.as_ref().unwrap();
+        assert_eq!(
+            (cred.header.as_str(), cred.value.expose()),
+            ("x-api-key", "tok")
+        );
+        assert_eq!(shop.dry_run.as_ref().unwrap().status, 202);
+        assert!(h.origins[1].credential.is_none());
+        assert!(c.brands["retail"]
+            .http
+            .as_ref()
+            .is_some_and(|h| !format!("{h:?}").contains("tok\"")));
+        assert!(
+            parse(GOOD).unwrap().brands["retail"].http.is_none(),
+            "nothing allowed by default"
+        );
+
+        let bad = text.replace("https://*.shop.example", "https://shop.example/api");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("brands.retail.http.origins[0].origin"), "{e}");
+        let no_value = text.replace("value_env = \"TOKEN\"\n", "");
+        let e = parse(&no_value).unwrap_err().to_string();
+        assert!(e.contains("brands.retail.http.origins[0].header"), "{e}");
+        let unset = text.replace("value_env = \"TOKEN\"", "value_env = \"NOPE\"");
+        let e = parse(&unset).unwrap_err().to_string();
+        assert!(e.contains("origins[0].value") && e.contains("NOPE"), "{e}");
     }
 
     #[test]

@@ -157,6 +157,7 @@ pub(super) struct RawBrand {
     #[serde(default)]
     pub(super) allowed_groups: Vec<u64>,
     pub(super) llm: Option<RawLlm>,
+    pub(super) http: Option<RawHttp>,
     pub(super) knowledge: Option<PathBuf>,
     #[serde(default)]
     pub(super) settings: toml::Table,
@@ -190,6 +191,71 @@ fn default_llm_concurrency() -> usize {
 }
 fn default_llm_calls_per_run() -> u32 {
     20
+}
+
+/// `[brands.X.http]`: the brand's own systems its plugin may call.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    #[serde(default)]
+    pub(super) origins: Vec<RawOrigin>,
+    #[serde(default = "default_http_timeout_ms")]
+    pub(super) timeout_ms: u64,
+    #[serde(default = "default_http_max_response_bytes")]
+    pub(super) max_response_bytes: usize,
+    #[serde(default = "default_http_max_request_bytes")]
+    pub(super) max_request_bytes: usize,
+    #[serde(default = "default_http_requests_per_run")]
+    pub(super) max_requests_per_run: u32,
+    #[serde(default = "default_http_concurrency")]
+    pub(super) concurrency: usize,
+}
+
+/// `[[brands.X.http.origins]]`: one allowed origin, its credential and dry-run answer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOrigin {
+    pub(super) origin: String,
+    pub(super) header: Option<String>,
+    pub(super) value_env: Option<String>,
+    pub(super) value_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) allow_private: bool,
+    pub(super) dry_run: Option<RawDryRun>,
+}
+
+/// `dry_run = { status = 200, body = "..." }` of an origin.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDryRun {
+    #[serde(default = "default_dry_run_status")]
+    pub(super) status: u16,
+    #[serde(default)]
+    pub(super) body: String,
+    #[serde(default = "default_dry_run_content_type")]
+    pub(super) content_type: String,
+}
+
+fn default_http_timeout_ms() -> u64 {
+    10_000
+}
+fn default_http_max_response_bytes() -> usize {
+    1 << 20
+}
+fn default_http_max_request_bytes() -> usize {
+    64 << 10
+}
+fn default_http_requests_per_run() -> u32 {
+    10
+}
+fn default_http_concurrency() -> usize {
+    4
+}
+fn default_dry_run_status() -> u16 {
+    200
+}
+fn default_dry_run_content_type() -> String {
+    "application/json".into()
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,5 @@
 //! The data of one run's `Store`: WASI (clocks, random, two output pipes and nothing
-//! else), the resource table, the memory limiter, and the capabilities' run context.
+//! else), `wasi:http` (sent by the brand's policy), the resource table, the memory limiter, and the capabilities' run context.
 
 use super::engine::YIELD_EVERY_TICKS;
 use crate::capabilities::RunContext;
@@ -243,6 +243,7 @@ impl tokio::io::AsyncWrite for CappedOutput {
 /// The data of one run's `Store`.
 pub struct RunState {
     wasi: WasiCtx,
+    http: wasmtime_wasi_http::WasiHttpCtx,
     table: ResourceTable,
     /// Memory, table and instance caps, consulted by wasmtime on every growth.
     pub limits: RunLimits,
@@ -274,6 +275,7 @@ impl RunState {
         table.set_max_capacity(MAX_HANDLES);
         RunState {
             wasi: wasi.build(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
             table,
             limits,
             ctx,
@@ -330,6 +332,18 @@ impl WasiView for RunState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+/// `wasi:http`: the resource table is WASI's, the send hook is the run's outbound HTTP
+/// policy (`capabilities::http`), which decides and sends every request.
+impl wasmtime_wasi_http::WasiHttpView for RunState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.ctx.http,
         }
     }
 }

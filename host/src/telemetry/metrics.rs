@@ -75,6 +75,19 @@ pub struct EnvironmentLabels {
     pub environment: String,
 }
 
+/// Labels of a plugin's outbound HTTP call counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// Brand name.
+    pub brand: String,
+    /// The configured origin (`https://*.shop.example:443`), or `(not allowed)` /
+    /// `(budget spent)`: never a host the plugin chose, so the label set stays bounded.
+    pub origin: String,
+    /// HTTP status, or `not_allowed`, `budget_spent`, `not_sent` (Listening Mode),
+    /// `timeout`, `too_large`, `address_refused`, `error`.
+    pub status: String,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -97,6 +110,8 @@ pub struct Metrics {
     /// Tickets the catch-up sweep found owed a run without a notification (each one a
     /// notification Zendesk lost), per environment.
     pub sweep_found: Family<EnvironmentLabels, Counter>,
+    /// Plugins' outbound HTTP calls, per brand, origin and status.
+    pub http_calls: Family<HttpLabels, Counter>,
     /// Tickets that became dead letters (given up, hand-off not written).
     pub dead_letters: Counter,
     /// Failed attempts to record the end of a run (retried).
@@ -142,6 +157,12 @@ impl Default for Metrics {
             sweep_found.clone(),
         );
         let dead_letters = Counter::default();
+        let http_calls = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "plugin_http_calls",
+            "Plugins' outbound HTTP calls to the brands' own systems, by brand, origin and status",
+            http_calls.clone(),
+        );
         let bookkeeping_failures = Counter::default();
         registry.register(
             "dead_letters",
@@ -236,6 +257,7 @@ impl Default for Metrics {
             llm_calls,
             llm_tokens,
             sweep_found,
+            http_calls,
             dead_letters,
             bookkeeping_failures,
             watch_reloads,
@@ -272,6 +294,17 @@ impl Metrics {
         self.watch_reloads
             .get_or_create(&WatchLabels {
                 kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a plugin's outbound HTTP call.
+    pub fn http_call(&self, brand: &str, origin: &str, status: &str) {
+        self.http_calls
+            .get_or_create(&HttpLabels {
+                brand: brand.to_string(),
+                origin: origin.to_string(),
+                status: status.to_string(),
             })
             .inc();
     }

@@ -6,16 +6,25 @@
 //! exactly one of those topics is clearly asked; anything else goes to a human with an
 //! internal note saying what was detected.
 //!
-//! The decision is a pure function ([`decide`]), so it is deterministic and unit-tested
-//! natively; [`OrderDesk::handle`] only reads from and stages to the host.
+//! With a shop API (setting `shop_api`, its origin allowed in `[brands.NAME.http]`), it
+//! answers "where is my order 4411" from the order itself, and refunds a delivered
+//! order whose total is within the setting `max_refund` (default 0: none); a refund
+//! over it goes to a human.
+//!
+//! The decision is a pure function ([`decide`], [`decide_with`]), so it is deterministic
+//! and unit-tested natively; [`OrderDesk::handle`] only reads from the host and the shop
+//! API, and stages.
 
 #![warn(missing_docs)]
 
+pub mod shop;
+
 use gateway_plugin_sdk::text::{first_name, is_gratitude_only, matched_keywords, words};
 use gateway_plugin_sdk::{
-    export_plugin, log, ticket, Conversation, Event, Guest, HostResultExt, Outcome, Plan, Status,
-    TicketInfo,
+    export_plugin, log, setting_number, settings, ticket, Conversation, Event, Guest,
+    HostResultExt, Outcome, Plan, Status, TicketInfo,
 };
+use shop::{OrderFacts, Refund};
 
 /// A question the order desk can answer on its own.
 pub struct Topic {
@@ -152,7 +161,29 @@ impl Guest for OrderDesk {
         let requester = ticket::get_user(ticket.requester_id).ok();
         let requester_name = requester.as_ref().map(|user| user.name.as_str());
 
-        let (plan, outcome) = decide(&ticket, &conversation, requester_name);
+        let (mut plan, mut outcome) = decide(&ticket, &conversation, requester_name);
+        // Only a question the order desk answers is worth a call to the shop: one clear
+        // tracking or returns question quoting an order number.
+        let api = settings::get("shop_api");
+        let topic = answered_topic(&plan);
+        let number = shop::order_number(&format!(
+            "{}\n{}",
+            ticket.subject,
+            conversation.unanswered_text()
+        ));
+        if let (Some(api), Some(topic), Some(number)) = (api, topic, number) {
+            let facts = shop::lookup(&api, number);
+            let refund = match (&facts, topic) {
+                (OrderFacts::Found(order), "order_returns") if order.status == "delivered" => {
+                    shop::refund(&api, order, setting_number("max_refund", 0.0))
+                }
+                _ => Refund::NotAsked,
+            };
+            if let OrderFacts::Unavailable(why) = &facts {
+                log::warn(&format!("shop API: {why}; the canned answer goes out"));
+            }
+            (plan, outcome) = decide_with(&ticket, &conversation, requester_name, &facts, &refund);
+        }
         plan.stage().context("staging the order desk's answer")?;
 
         let ticket_id = event.ticket_id.to_string();
@@ -166,6 +197,128 @@ impl Guest for OrderDesk {
 }
 
 export_plugin!(OrderDesk);
+
+/// The tag of the topic a plan answers, if it answers one.
+fn answered_topic(plan: &Plan) -> Option<&'static str> {
+    plan.reply_text()?;
+    TOPICS
+        .iter()
+        .map(|t| t.tag)
+        .find(|tag| plan.tags.iter().any(|t| t == tag))
+}
+
+/// [`decide`], with what the shop API said about the order and the refund: a tracking
+/// answer from the order itself, a refund confirmed, or a refund a human must decide.
+pub fn decide_with(
+    ticket: &TicketInfo,
+    conversation: &Conversation,
+    requester_name: Option<&str>,
+    facts: &OrderFacts,
+    refund: &Refund,
+) -> (Plan, Outcome) {
+    let (plan, outcome) = decide(ticket, conversation, requester_name);
+    let Some(topic) = answered_topic(&plan) else {
+        return (plan, outcome);
+    };
+    let name = requester_name.and_then(first_name);
+    let reply = |body: String, reason: String| {
+        let plan = Plan::new()
+            .reply(framed(&body, name))
+            .tags([ANSWERED_TAG, topic])
+            .status(Status::Pending);
+        (plan, Outcome::Handled(reason))
+    };
+    match (topic, facts, refund) {
+        (_, OrderFacts::Found(o), Refund::OverLimit { amount, limit }) => {
+            let mut plan = Plan::new()
+                .note(format!(
+                    "Needs a human: the customer asks for a refund of order {} ({amount:.2} {}), \
+                     over the order desk's limit of {limit:.2}. Status: {}.",
+                    o.id, o.currency, o.status
+                ))
+                .tag(NEEDS_HUMAN_TAG);
+            if ticket.assignee_id == Some(conversation.seat_id()) {
+                plan = plan.unassign();
+            }
+            let why = format!("refund of order {} over the limit of {limit:.2}", o.id);
+            (plan, Outcome::HandedOff(why))
+        }
+        (_, OrderFacts::Found(o), Refund::Failed(why)) => {
+            let mut plan = Plan::new()
+                .note(format!(
+                    "Needs a human: the refund of order {} could not be made: {why}.",
+                    o.id
+                ))
+                .tag(NEEDS_HUMAN_TAG);
+            if ticket.assignee_id == Some(conversation.seat_id()) {
+                plan = plan.unassign();
+            }
+            (plan, Outcome::HandedOff(format!("refund of order {} failed", o.id)))
+        }
+        (_, OrderFacts::Found(o), Refund::Done { amount } | Refund::NotSent { amount }) => {
+            let sent = if matches!(refund, Refund::NotSent { .. }) {
+                " (Listening Mode: the refund was not sent)"
+            } else {
+                ""
+            };
+            reply(
+                format!(
+                    "We have refunded {amount:.2} {} for order {} to your original payment \
+                     method; it shows on your statement within 5 working days. There is no \
+                     need to send the item back.",
+                    o.currency, o.id
+                ),
+                format!("refunded order {} ({amount:.2} {}) from the shop API{sent}", o.id, o.currency),
+            )
+        }
+        ("order_tracking", OrderFacts::Found(o), _) => {
+            let body = match o.status.as_str() {
+                "shipped" => format!(
+                    "Your order {} left our warehouse on {} with {}. You can follow it here: {}\n\n\
+                     Parcels usually arrive within 3-5 working days of dispatch.",
+                    o.id,
+                    o.shipped_on.as_deref().unwrap_or("its dispatch day"),
+                    o.carrier.as_deref().unwrap_or("our courier"),
+                    o.tracking_url.as_deref().unwrap_or("(the link in your dispatch email)")
+                ),
+                "delivered" => format!(
+                    "{} marked your order {} as delivered. If you cannot find it, check with \
+                     your neighbours or your safe place, then reply here and we will open a \
+                     claim with the courier.",
+                    o.carrier.as_deref().unwrap_or("Our courier"),
+                    o.id
+                ),
+                _ => format!(
+                    "Your order {} is still being prepared in our warehouse. We email you the \
+                     tracking link as soon as it leaves.",
+                    o.id
+                ),
+            };
+            reply(body, format!("answered \"where is my order\" for order {} from the shop API ({})", o.id, o.status))
+        }
+        ("order_tracking" | "order_returns", OrderFacts::NotFound(n), _) => reply(
+            format!(
+                "We could not find an order with the number {n}. Could you check the number in \
+                 your order confirmation email and reply with it?"
+            ),
+            format!("order {n} is unknown to the shop API; asked the customer to check it"),
+        ),
+        _ => (plan, outcome),
+    }
+}
+
+/// Greeting, body, sign-off.
+fn framed(body: &str, name: Option<&str>) -> String {
+    let greeting = match name {
+        Some(name) => format!("Hi {name}!"),
+        None => "Hi there!".to_owned(),
+    };
+    format!(
+        "{greeting} Thanks for getting in touch.\n\n{body}\n\n\
+         If there is anything else, just reply to this message.\n\n\
+         Happy shopping,\nThe Order Desk"
+    )
+}
 
 /// Decides what to do with the ticket: the whole behaviour of the plugin.
 ///

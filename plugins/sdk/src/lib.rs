@@ -11,7 +11,8 @@
 //!   staged with one [`Plan::stage`] call;
 //! * [`log`]: one-line logging helpers;
 //! * [`HostResultExt`]: turning a host [`Error`] into the handler's error text;
-//! * [`setting_or`] and [`setting_number`]: the brand's settings with defaults.
+//! * [`setting_or`] and [`setting_number`]: the brand's settings with defaults;
+//! * [`http`]: calling the brand's own systems (the gateway holds the keys).
 //!
 //! ```ignore
 //! use gateway_plugin_sdk::{Event, Guest, Outcome};
@@ -35,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod conversation;
+pub mod http;
 pub mod log;
 pub mod plan;
 pub mod text;

@@ -30,6 +30,12 @@ pub struct Fixture {
     /// this ticket. A real model ignores it.
     #[serde(default)]
     pub model_answer: Option<String>,
+    /// Recorded answers of the brand's own systems (`method`, `url`, `status`, `body`):
+    /// the plugin's HTTP requests are answered from these, so a replay stays offline and
+    /// deterministic. A request with no recording fails as the plugin would see an
+    /// outage.
+    #[serde(default)]
+    pub http: Vec<crate::capabilities::http::Recorded>,
 }
 
 /// The seat of a fixture.

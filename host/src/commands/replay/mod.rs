@@ -96,8 +96,9 @@ impl Replayer {
             fixture.comments.clone(),
             fixture.users.clone(),
         );
+        let recorded = Some(Arc::new(fixture.http.clone()));
         Ok(self
-            .run(fixture.ticket.id, client, seat, reads, "fixture")
+            .run(fixture.ticket.id, client, seat, reads, "fixture", recorded)
             .await)
     }
 
@@ -118,6 +119,7 @@ impl Replayer {
                 seat,
                 ReadCache::default(),
                 &environment.name,
+                None,
             )
             .await)
     }
@@ -129,6 +131,7 @@ impl Replayer {
         seat: Seat,
         mut reads: ReadCache,
         environment: &str,
+        recorded: Option<Arc<Vec<crate::capabilities::http::Recorded>>>,
     ) -> ReplayReport {
         // The gateway's own guards come first, as in a real run: a ticket the gateway
         // would skip is reported skipped, whatever the plugin would have done.
@@ -144,6 +147,7 @@ impl Replayer {
                 staged: Staged::default(),
                 refusals: Vec::new(),
                 llm_tokens: 0,
+                http_calls: Vec::new(),
                 elapsed_ms: 0,
             };
         }
@@ -156,6 +160,11 @@ impl Replayer {
             self.capabilities.clone(),
         );
         context.reads = reads;
+        // A fixture's requests are answered from its recordings (nothing is sent), under
+        // the brand's mode as in a real run; a live ticket's replay reaches the brand's
+        // systems with GET and HEAD only, whatever the brand's mode.
+        context.http.listening = recorded.is_none() || self.mode != Mode::Live;
+        context.http.recorded = recorded;
         let request = RunRequest {
             environment: environment.to_string(),
             endpoint: "replay".into(),
@@ -173,6 +182,7 @@ impl Replayer {
             staged: result.context.staged,
             refusals: result.context.refusals,
             llm_tokens: result.context.llm_tokens_used,
+            http_calls: result.context.http.calls(),
             elapsed_ms: result.elapsed.as_millis() as u64,
         }
     }

@@ -21,6 +21,9 @@ pub struct ReplayReport {
     pub refusals: Vec<String>,
     /// Model tokens spent.
     pub llm_tokens: u32,
+    /// Calls to the brand's own systems (answered from the fixture's recordings, or, for a
+    /// live ticket, GET and HEAD only).
+    pub http_calls: Vec<crate::capabilities::http::HttpCall>,
     /// Wall time of the run, in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -59,6 +62,24 @@ impl ReplayReport {
         }
         for r in &self.refusals {
             out += &format!("refused: {r}\n");
+        }
+        for c in &self.http_calls {
+            let status = c
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into());
+            out += &format!(
+                "http: {} {}{} -> {} ({}){}\n",
+                c.method,
+                c.origin,
+                c.path,
+                status,
+                c.outcome,
+                c.error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
         }
         if self.llm_tokens > 0 {
             out += &format!("model tokens: {}\n", self.llm_tokens);

@@ -14,7 +14,7 @@ pub(crate) async fn commit_decision(job: &Job<'_>, decided: Decided) -> Attempt 
         reason,
         mut ctx,
     } = decided;
-    let staged_json = serde_json::to_value(&ctx.staged).unwrap_or_default();
+    let staged_json = super::run::audit_staged(&ctx);
     let done = |end: End, committed: Option<TicketUpdate>| Attempt {
         end,
         staged: staged_json.clone(),

@@ -41,6 +41,8 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
         job.brand.capabilities.clone(),
     );
     context.reads = reads;
+    // Requests that change something reach the brand's systems only in a live run.
+    context.http.listening = job.mode != crate::config::Mode::Live;
     let request = RunRequest {
         environment: job.env.config.name.clone(),
         endpoint: job.endpoint.to_string(),
@@ -59,7 +61,7 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
             .quarantine()
             .count_run(brand, &plugin.version, plugin_fault);
     }
-    let staged = serde_json::to_value(&ctx.staged).unwrap_or_default();
+    let staged = audit_staged(&ctx);
     let refusals = if ctx.refusals.is_empty() {
         String::new()
     } else {
@@ -118,6 +120,21 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
         reason,
         ctx,
     })
+}
+
+/// What a run did, for the audit record: what it staged and, when it called the brand's
+/// own systems, each call (method, origin, path without query values, status, time,
+/// bytes).
+pub(crate) fn audit_staged(ctx: &RunContext) -> serde_json::Value {
+    let mut staged = serde_json::to_value(&ctx.staged).unwrap_or_default();
+    let http_calls = ctx.http.calls();
+    if let (false, Some(object)) = (http_calls.is_empty(), staged.as_object_mut()) {
+        object.insert(
+            "http_calls".into(),
+            serde_json::to_value(&http_calls).unwrap_or_default(),
+        );
+    }
+    staged
 }
 
 fn failure_note(job: &Job<'_>, failure: &RunFailure) -> String {

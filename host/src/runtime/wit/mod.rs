@@ -24,6 +24,9 @@ pub fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     // WASI p2 with an empty context: clocks and random work; files, sockets and
     // environment are simply absent from the `WasiCtx` (see `store::new_store`).
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    // wasi:http's outgoing handler and types: every request goes through the run's
+    // send hook (`capabilities::http`), which allows only the brand's origins.
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     crate::capabilities::link(linker, |s: &mut RunState| &mut s.ctx)?;
     v0_1_0::BrandPlugin::add_to_linker::<RunState, HasSelf<crate::capabilities::RunContext>>(
         linker,
