@@ -73,6 +73,11 @@ impl Api {
             })
     }
 
+    /// The quota as the last answer gave it: (X-Rate-Limit, X-Rate-Limit-Remaining).
+    pub(crate) fn last_rate_limit(&self) -> Option<(u64, u64)> {
+        self.client.last_rate_limit()
+    }
+
     /// Who the calls act as.
     pub(crate) fn acting(&self) -> &Acting {
         &self.acting
