@@ -61,7 +61,10 @@ impl Directory {
         body: Option<&Value>,
         base: &str,
     ) -> Result<Value, ApiError> {
-        let m = &body.and_then(|b| b.get("group_membership")).cloned().unwrap_or_default();
+        let m = &body
+            .and_then(|b| b.get("group_membership"))
+            .cloned()
+            .unwrap_or_default();
         let (Some(user), Some(group)) = (m["user_id"].as_u64(), m["group_id"].as_u64()) else {
             return Err(ApiError::BadRequest(
                 "RecordInvalid",
@@ -71,8 +74,18 @@ impl Directory {
         if !self.groups.iter().any(|g| g.id == group) {
             return Err(ApiError::NotFound);
         }
-        if !self.memberships.iter().any(|(_, u, g)| *u == user && *g == group) {
-            let id = self.memberships.iter().map(|(i, _, _)| *i).max().unwrap_or(70_000) + 1;
+        if !self
+            .memberships
+            .iter()
+            .any(|(_, u, g)| *u == user && *g == group)
+        {
+            let id = self
+                .memberships
+                .iter()
+                .map(|(i, _, _)| *i)
+                .max()
+                .unwrap_or(70_000)
+                + 1;
             self.memberships.push((id, user, group));
         }
         let (id, _, _) = *self
@@ -89,7 +102,8 @@ impl Directory {
 
     /// Removes `user` from `group` (for tests: a seat that lost a membership).
     pub(crate) fn remove_membership(&mut self, user: u64, group: u64) {
-        self.memberships.retain(|(_, u, g)| !(*u == user && *g == group));
+        self.memberships
+            .retain(|(_, u, g)| !(*u == user && *g == group));
     }
 
     /// Whether `user` is a member of `group`; `None` when the account has no such group.

@@ -125,7 +125,10 @@ fn route_account(
             return Err(ApiError::Forbidden);
         }
         let body = json_body(headers, body)?;
-        return Ok(Reply::json(201, st.directory.create_membership(body.as_ref(), base)?));
+        return Ok(Reply::json(
+            201,
+            st.directory.create_membership(body.as_ref(), base)?,
+        ));
     }
     let d = &st.directory;
     let r = &mut st.rules;
@@ -156,7 +159,10 @@ fn route_account(
             // Only prepared here (under the lock); `api::mod` makes the call and
             // answers with its result (see `rules::webhook_test`).
             let body = json_body(headers, body)?;
-            Ok(Reply::json(200, r.prepare_webhook_test(body.as_ref(), query)?))
+            Ok(Reply::json(
+                200,
+                r.prepare_webhook_test(body.as_ref(), query)?,
+            ))
         }
         ("GET", ["webhooks", id]) => Ok(Reply::json(200, r.show_webhook(id)?)),
         ("PUT" | "PATCH", ["webhooks", id]) => {

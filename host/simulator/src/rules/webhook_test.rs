@@ -71,7 +71,10 @@ pub(crate) async fn send(prepared: &Value, timeout: std::time::Duration) -> Valu
     let body = prepared["body"].as_str().unwrap_or("{}").to_string();
     let endpoint = prepared["endpoint"].as_str().unwrap_or_default();
     let method = reqwest::Method::from_bytes(
-        prepared["http_method"].as_str().unwrap_or("POST").as_bytes(),
+        prepared["http_method"]
+            .as_str()
+            .unwrap_or("POST")
+            .as_bytes(),
     )
     .unwrap_or(reqwest::Method::POST);
     let http = match reqwest::Client::builder()
@@ -86,9 +89,10 @@ pub(crate) async fn send(prepared: &Value, timeout: std::time::Duration) -> Valu
         .request(method, endpoint)
         .header("content-type", "application/json");
     if let Some(id) = prepared["webhook_id"].as_str() {
-        req = req
-            .header("x-zendesk-webhook-id", id)
-            .header("x-zendesk-webhook-invocation-id", super::ulid(chrono::Utc::now()));
+        req = req.header("x-zendesk-webhook-id", id).header(
+            "x-zendesk-webhook-invocation-id",
+            super::ulid(chrono::Utc::now()),
+        );
     }
     if let Some(secret) = prepared["secret"].as_str() {
         let timestamp = crate::common::fmt_time(chrono::Utc::now());
