@@ -4,6 +4,7 @@
 mod fake_llm;
 mod harness;
 
+mod doctor;
 mod durability;
 
 mod ingress;
