@@ -164,6 +164,11 @@ async fn doctor_finds_each_problem_and_fix_repairs_what_the_api_can() {
         assert_eq!(row(&r, subject).0, Level::Ok, "{subject}:\n{}", r.render());
     }
     assert!(row(&r, "live test").1.contains("signature verified"));
+    // A probe is answered only once its signature verifies: unsigned, it is refused.
+    let unsigned = h
+        .post(TRIAGE_TOKEN, "{\"zendesk_gateway_probe\": \"x\"}")
+        .await;
+    assert_eq!(unsigned.status(), 401);
     // The probe did no work: no run, nothing in the inbox.
     assert!(h.gw().gateway.inbox.waiting() == 0);
 
