@@ -7,6 +7,7 @@ mod proxy;
 
 mod actions;
 mod console;
+mod doctor;
 mod durability;
 mod hardening;
 

@@ -97,6 +97,13 @@ impl Breaker {
         }
     }
 
+    /// Trips the breaker now, as if the failures had (for tests of what a paused
+    /// webhook looks like).
+    pub(crate) fn trip(&mut self, now: Instant, p: &WebhookPolicy) {
+        self.paused_until = Some(now + p.breaker_pause);
+        self.trips += 1;
+    }
+
     /// Whether the webhook is paused now.
     #[cfg(test)]
     fn is_open(&self) -> bool {

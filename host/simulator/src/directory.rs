@@ -54,6 +54,58 @@ impl Directory {
         }
     }
 
+    /// `POST /api/v2/group_memberships` with `{"group_membership": {"user_id", "group_id"}}`
+    /// -> 201 with the membership (an existing one is answered again, not duplicated).
+    pub(crate) fn create_membership(
+        &mut self,
+        body: Option<&Value>,
+        base: &str,
+    ) -> Result<Value, ApiError> {
+        let m = &body
+            .and_then(|b| b.get("group_membership"))
+            .cloned()
+            .unwrap_or_default();
+        let (Some(user), Some(group)) = (m["user_id"].as_u64(), m["group_id"].as_u64()) else {
+            return Err(ApiError::BadRequest(
+                "RecordInvalid",
+                "group_membership needs user_id and group_id".to_string(),
+            ));
+        };
+        if !self.groups.iter().any(|g| g.id == group) {
+            return Err(ApiError::NotFound);
+        }
+        if !self
+            .memberships
+            .iter()
+            .any(|(_, u, g)| *u == user && *g == group)
+        {
+            let id = self
+                .memberships
+                .iter()
+                .map(|(i, _, _)| *i)
+                .max()
+                .unwrap_or(70_000)
+                + 1;
+            self.memberships.push((id, user, group));
+        }
+        let (id, _, _) = *self
+            .memberships
+            .iter()
+            .find(|(_, u, g)| *u == user && *g == group)
+            .expect("just added");
+        Ok(json!({"group_membership": {
+            "url": format!("{base}/api/v2/group_memberships/{id}.json"),
+            "id": id, "user_id": user, "group_id": group,
+            "created_at": fmt_time(self.created_at), "updated_at": fmt_time(self.created_at),
+        }}))
+    }
+
+    /// Removes `user` from `group` (for tests: a seat that lost a membership).
+    pub(crate) fn remove_membership(&mut self, user: u64, group: u64) {
+        self.memberships
+            .retain(|(_, u, g)| !(*u == user && *g == group));
+    }
+
     /// Whether `user` is a member of `group`; `None` when the account has no such group.
     pub(crate) fn is_member(&self, user: u64, group: u64) -> Option<bool> {
         self.groups.iter().any(|g| g.id == group).then(|| {

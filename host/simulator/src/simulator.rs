@@ -256,6 +256,22 @@ impl Simulator {
             .report(Instant::now(), &self.shared.webhooks)
     }
 
+    /// Trips a webhook's circuit breaker now, as enough failures would: it stays
+    /// paused for the policy's `breaker_pause`, and notifications meant for it are
+    /// dropped (`circuit_broken` invocations).
+    pub fn trip_webhook_breaker(&self, webhook_id: &str) {
+        let mut st = self.shared.lock();
+        st.breakers
+            .entry(webhook_id.to_string())
+            .or_default()
+            .trip(Instant::now(), &self.shared.webhooks);
+    }
+
+    /// Takes `user` out of `group` (a seat that lost a membership).
+    pub fn remove_group_membership(&self, user: u64, group: u64) {
+        self.shared.lock().directory.remove_membership(user, group);
+    }
+
     /// Stops the server and waits for it to finish (at most a couple of seconds:
     /// clients holding idle keep-alive connections must not block a test's end).
     pub async fn shutdown(self) {

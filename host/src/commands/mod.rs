@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod check;
 pub mod demo;
+pub mod doctor;
 pub mod new_plugin;
 pub mod new_token;
 pub mod replay;
@@ -122,6 +123,24 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check that the integration works end to end: credentials and seat, webhook,
+    /// signing secret, recent deliveries and breaker, trigger, failsafe automation,
+    /// "Notify requester" triggers, quota, and a live delivery test through Zendesk.
+    /// Prints a table; exits 0 only when everything is ok. See docs/setup.md.
+    Doctor {
+        /// The gateway's config.
+        #[arg(short, long, env = "ZENDESK_GATEWAY_CONFIG")]
+        config: PathBuf,
+        /// Only this environment (default: every environment that has endpoints).
+        #[arg(long)]
+        environment: Option<String>,
+        /// Repair what the API can (each change shown and confirmed), then check again.
+        #[arg(long)]
+        fix: bool,
+        /// With --fix: do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Run a brand's plugin on one ticket and print the actions it would take. Nothing is
     /// sent to Zendesk. The ticket is a JSON fixture (offline; a folder runs them all and
     /// checks their `expect` blocks) or a live ticket id read from an environment.
@@ -201,6 +220,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             environment,
             dry_run,
         } => crate::commands::setup::run(&config, environment.as_deref(), dry_run).await,
+        Command::Doctor {
+            config,
+            environment,
+            fix,
+            yes,
+        } => doctor::run(&config, environment.as_deref(), fix, yes).await,
         Command::Replay {
             config,
             brand,

@@ -49,6 +49,8 @@ struct Inner {
     metrics: Arc<crate::telemetry::metrics::Metrics>,
     /// Set while Zendesk refuses the credentials (401), for `/readyz`.
     auth_problem: std::sync::Mutex<Option<String>>,
+    /// (X-Rate-Limit, X-Rate-Limit-Remaining) of the last answer that had them.
+    rate_limit: std::sync::Mutex<Option<(u64, u64)>>,
     environment: String,
     base_url: String,
     http: reqwest::Client,
@@ -139,6 +141,7 @@ impl ZendeskClient {
             inner: Arc::new(Inner {
                 metrics,
                 auth_problem: std::sync::Mutex::new(None),
+                rate_limit: std::sync::Mutex::new(None),
                 environment: env.name.clone(),
                 base_url: env.base_url.clone(),
                 http,
@@ -148,6 +151,16 @@ impl ZendeskClient {
                 options,
             }),
         })
+    }
+
+    /// The account's quota as Zendesk's last answer gave it (`X-Rate-Limit`,
+    /// `X-Rate-Limit-Remaining`): (limit per minute, remaining), if any answer had them.
+    pub fn last_rate_limit(&self) -> Option<(u64, u64)> {
+        *self
+            .inner
+            .rate_limit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Why Zendesk refuses this environment's credentials, if its last answer was a 401.
@@ -381,6 +394,21 @@ impl ZendeskClient {
             let err = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
+                    let header = |n: &str| {
+                        resp.headers()
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                    };
+                    if let (Some(limit), Some(left)) =
+                        (header("x-rate-limit"), header("x-rate-limit-remaining"))
+                    {
+                        *self
+                            .inner
+                            .rate_limit
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()) = Some((limit, left));
+                    }
                     self.inner.metrics.zendesk_call(
                         &self.inner.environment,
                         method.as_str(),

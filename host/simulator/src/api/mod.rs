@@ -97,7 +97,21 @@ async fn entry(
                 }
             }
         }
-        fault => serve(&shared, &req, fault.as_ref(), false).into_response(),
+        fault => {
+            let mut reply = serve(&shared, &req, fault.as_ref(), false);
+            // A webhook test was checked under the lock; its call is made here,
+            // without it.
+            let prepared = match &reply.body {
+                reply::ReplyBody::Json(v) => v.get(crate::rules::PREPARED_WEBHOOK_TEST).cloned(),
+                _ => None,
+            };
+            if let Some(prepared) = prepared {
+                let answer =
+                    crate::rules::send_webhook_test(&prepared, shared.webhooks.timeout).await;
+                reply.body = reply::ReplyBody::Json(answer);
+            }
+            reply.into_response()
+        }
     }
 }
 

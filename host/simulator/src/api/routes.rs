@@ -120,6 +120,16 @@ fn route_account(
     }
     let seat = actor;
     let now = chrono::Utc::now();
+    if let ("POST", ["group_memberships"]) = (method.as_str(), segments) {
+        if !st.desk.is_admin(actor) {
+            return Err(ApiError::Forbidden);
+        }
+        let body = json_body(headers, body)?;
+        return Ok(Reply::json(
+            201,
+            st.directory.create_membership(body.as_ref(), base)?,
+        ));
+    }
     let d = &st.directory;
     let r = &mut st.rules;
     match (method.as_str(), segments) {
@@ -143,6 +153,15 @@ fn route_account(
             Ok(Reply::json(
                 201,
                 r.create_webhook(body.as_ref(), seat, now)?,
+            ))
+        }
+        ("POST", ["webhooks", "test"]) => {
+            // Only prepared here (under the lock); `api::mod` makes the call and
+            // answers with its result (see `rules::webhook_test`).
+            let body = json_body(headers, body)?;
+            Ok(Reply::json(
+                200,
+                r.prepare_webhook_test(body.as_ref(), query)?,
             ))
         }
         ("GET", ["webhooks", id]) => Ok(Reply::json(200, r.show_webhook(id)?)),

@@ -17,7 +17,9 @@ mod invocations;
 mod registry;
 mod triggers;
 mod validate;
+mod webhook_test;
 mod webhooks;
 
 pub(crate) use registry::{Delivery, Rules};
+pub(crate) use webhook_test::{send as send_webhook_test, PREPARED as PREPARED_WEBHOOK_TEST};
 pub(crate) use webhooks::ulid;

@@ -12,16 +12,16 @@ use anyhow::{anyhow, Context};
 use serde_json::Value;
 
 /// The seat as `users/me` describes it.
-pub(super) struct Seat {
-    pub(super) id: u64,
-    pub(super) email: String,
+pub(crate) struct Seat {
+    pub(crate) id: u64,
+    pub(crate) email: String,
 }
 
 /// `users/me` of the seat: the credentials must belong to a real user (Zendesk answers
 /// wrong ones with 401, and no usable ones with the anonymous user), and the guide wants
 /// the seat to be an agent or admin that can write public replies. When setup acts as
 /// an administrator, that user is checked to be one.
-pub(super) async fn check_seat(
+pub(crate) async fn check_seat(
     api: &Api,
     env: &Environment,
     report: &mut EnvironmentReport,
@@ -126,12 +126,14 @@ pub(super) async fn check_definitions(api: &Api, triggers: &[Value]) -> anyhow::
 }
 
 /// Groups the seat is not a member of: Zendesk does not let it be assigned their tickets
-/// (and, if its access is limited to its groups, it cannot read them).
-pub(super) async fn check_groups(
+/// (and, if its access is limited to its groups, it cannot read them). Returns them
+/// (id, name), for `doctor --fix` to add the seat to.
+pub(crate) async fn check_groups(
     api: &Api,
     seat: &Seat,
     report: &mut EnvironmentReport,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(u64, String)>> {
+    let mut missing = Vec::new();
     let groups = api
         .list("/api/v2/groups", "groups")
         .await
@@ -153,6 +155,7 @@ pub(super) async fn check_groups(
         }
         let Some(id) = g["id"].as_u64() else { continue };
         if !member_of.contains(&id) {
+            missing.push((id, g["name"].as_str().unwrap_or("").to_string()));
             report.warnings.push(format!(
                 "the seat is not a member of group {:?} (id {id}): Zendesk will not let it be \
                  assigned that group's tickets, and a seat restricted to its groups cannot read them",
@@ -160,7 +163,7 @@ pub(super) async fn check_groups(
             ));
         }
     }
-    Ok(())
+    Ok(missing)
 }
 
 /// Warns about each active "Notify requester" trigger that would also notify customers
@@ -182,7 +185,7 @@ pub(super) fn check_notify_requester(triggers: &[Value], report: &mut Environmen
 
 /// The brand id of each endpoint's trigger condition, in plan order: a configured id is
 /// checked against the account's brands, a name is looked up (`GET /api/v2/brands`).
-pub(super) async fn resolve_brands(
+pub(crate) async fn resolve_brands(
     api: &Api,
     config: &Config,
     plan: &EnvironmentPlan,

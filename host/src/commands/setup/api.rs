@@ -73,6 +73,20 @@ impl Api {
             })
     }
 
+    /// A POST that changes nothing in Zendesk (the "Test Webhook" call of `doctor`):
+    /// always sent, dry run or not.
+    pub(crate) async fn post_check(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.client
+            .call_json(Method::POST, path, Some(body))
+            .await
+            .map_err(|e| explain(e, path, &self.acting))
+    }
+
+    /// The quota as the last answer gave it: (X-Rate-Limit, X-Rate-Limit-Remaining).
+    pub(crate) fn last_rate_limit(&self) -> Option<(u64, u64)> {
+        self.client.last_rate_limit()
+    }
+
     /// Who the calls act as.
     pub(crate) fn acting(&self) -> &Acting {
         &self.acting

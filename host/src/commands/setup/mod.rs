@@ -20,14 +20,14 @@
 //! [`api::Api`], which in a dry run records the writes instead of sending them;
 //! `report` is what the command prints. See `docs/setup.md`.
 
-mod account;
-mod api;
-mod compare;
-mod desired;
+pub(crate) mod account;
+pub(crate) mod api;
+pub(crate) mod compare;
+pub(crate) mod desired;
 pub mod plan;
 mod reconcile;
 mod report;
-mod signing_secret;
+pub(crate) mod signing_secret;
 
 use crate::config::{Config, LoadOptions};
 use crate::zendesk::{ClientOptions, ZendeskClient};
@@ -131,9 +131,22 @@ async fn setup_environment(
     options: &SetupOptions,
     report: &mut EnvironmentReport,
 ) -> anyhow::Result<()> {
+    let mut api = build_api(plan, &options.client, options.dry_run)?;
+    let result = setup_with(config, plan, &mut api, report).await;
+    report.planned = api.into_planned();
+    result
+}
+
+/// The [`Api`] of one environment: acting as its administrator when one is configured,
+/// else as the seat; endpoint tokens masked in what it prints. Also used by `doctor`.
+pub(crate) fn build_api(
+    plan: &EnvironmentPlan,
+    client_options: &ClientOptions,
+    dry_run: bool,
+) -> anyhow::Result<Api> {
     let env = &plan.environment;
     let metrics = Arc::new(crate::telemetry::metrics::Metrics::default());
-    let seat = ZendeskClient::new(env, options.client.clone(), metrics.clone())
+    let seat = ZendeskClient::new(env, client_options.clone(), metrics.clone())
         .with_context(|| format!("building the Zendesk client for {}", env.base_url))?;
     let (client, acting) = match &env.admin {
         Some(admin) => {
@@ -142,7 +155,7 @@ async fn setup_environment(
                 api_token: admin.api_token.clone(),
                 ..env.clone()
             };
-            let client = ZendeskClient::new(&as_admin, options.client.clone(), metrics)
+            let client = ZendeskClient::new(&as_admin, client_options.clone(), metrics)
                 .with_context(|| format!("building the Zendesk client for {}", env.base_url))?;
             let acting = api::Acting {
                 environment: env.name.clone(),
@@ -171,10 +184,7 @@ async fn setup_environment(
             )
         })
         .collect();
-    let mut api = Api::new(client, seat, acting, options.dry_run, masks);
-    let result = setup_with(config, plan, &mut api, report).await;
-    report.planned = api.into_planned();
-    result
+    Ok(Api::new(client, seat, acting, dry_run, masks))
 }
 
 async fn setup_with(

@@ -110,7 +110,7 @@ fn relative_to_config(config: &Config, file: &Path) -> String {
 /// Writes a secret readable by its owner only, atomically: a temporary file in the same
 /// folder renamed over the old one, so the gateway (which watches the file) never reads
 /// half a secret.
-fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+pub(crate) fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(

@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-pub use notify::{parse_ticket_id, MAX_BODY_BYTES};
+pub use notify::{parse_ticket_id, MAX_BODY_BYTES, PROBE_FIELD};
 use serde_json::json;
 use std::sync::Arc;
 

@@ -2,6 +2,10 @@
 //! while the inbox is full (backpressure), read the body (capped), check the signature
 //! if the endpoint has a signing secret, parse the ticket id, store it in the inbox and
 //! answer 202 once it is committed. Each step that refuses answers for itself.
+//!
+//! A delivery probe (`zendesk-gateway doctor`, through Zendesk's "Test Webhook" API) is
+//! a JSON object with the field [`PROBE_FIELD`] and no `id`: once its signature is
+//! verified it is answered 200 with what was checked, and nothing is stored or run.
 
 use super::{error, not_found};
 use crate::config::Endpoint;
@@ -14,6 +18,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 use std::sync::Arc;
+
+/// The field that marks a delivery probe's body: `{"zendesk_gateway_probe": "<nonce>"}`.
+pub const PROBE_FIELD: &str = "zendesk_gateway_probe";
 
 /// Largest notification body accepted. Zendesk's is `{"id": N}`: a few bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -62,7 +69,8 @@ pub(super) async fn notify(
     answer
 }
 
-/// The checks before anything is stored: the ticket id, or the answer that refuses it.
+/// The checks before anything is stored: the ticket id, or the answer that refuses it
+/// (or, for a delivery probe, answers it).
 async fn accept(
     gw: &Gateway,
     endpoint: &Endpoint,
@@ -75,6 +83,9 @@ async fn accept(
     let body = read_body(gw, endpoint, body).await?;
     if let Some(refusal) = check_signature(gw, endpoint, headers, &body) {
         return Err(refusal);
+    }
+    if let Some(answer) = probe_answer(endpoint, &body) {
+        return Err(answer);
     }
     parse_ticket_id(&body).map_err(|why| {
         tracing::info!(endpoint = %endpoint.name, reason = %why, "notification refused: malformed body");
@@ -164,6 +175,36 @@ fn check_signature(
     tracing::warn!(endpoint = %endpoint.name, reason = why, "notification refused: bad signature");
     gw.metrics.notification(&endpoint.name, "bad_signature");
     Some(error(StatusCode::UNAUTHORIZED, "bad_signature", why))
+}
+
+/// The answer to a delivery probe (a body with [`PROBE_FIELD`] and no `id`), which has
+/// passed the signature check: 200 with its nonce, the endpoint and whether a signature
+/// was verified, so `doctor` can tell this gateway answered.
+fn probe_answer(endpoint: &Endpoint, body: &[u8]) -> Option<Response> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object()?;
+    if object.contains_key("id") {
+        return None;
+    }
+    let nonce = object.get(PROBE_FIELD)?;
+    tracing::info!(endpoint = %endpoint.name, "delivery probe answered (nothing stored)");
+    let signature = if endpoint.signing_secret.is_some() {
+        "verified"
+    } else {
+        "not_configured"
+    };
+    Some(
+        (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({
+                "probe": "ok",
+                PROBE_FIELD: nonce,
+                "endpoint": endpoint.name,
+                "signature": signature,
+            })),
+        )
+            .into_response(),
+    )
 }
 
 /// Parses a notification body into a ticket id, or says precisely what is wrong.
