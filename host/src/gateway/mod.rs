@@ -269,6 +269,21 @@ impl Gateway {
         self.work_available.notify_waiters();
     }
 
+    /// Runs a dead letter again now: due in the inbox, and a worker woken for it.
+    /// `false` when the ticket is not a dead letter. Shared by `/admin` and the console.
+    pub async fn retry_dead_letter(
+        &self,
+        environment: &str,
+        ticket_id: u64,
+    ) -> anyhow::Result<bool> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let revived = self.inbox.revive(environment, ticket_id, now).await?;
+        if revived {
+            self.work_available.notify_one();
+        }
+        Ok(revived)
+    }
+
     /// True once shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)

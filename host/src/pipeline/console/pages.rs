@@ -355,10 +355,8 @@ pub(super) async fn retry_dead_letter(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let now = chrono::Utc::now().timestamp_millis();
-    let message = match c.gw.inbox.revive(&environment, ticket, now).await {
+    let message = match c.gw.retry_dead_letter(&environment, ticket).await {
         Ok(true) => {
-            c.gw.work_available.notify_one();
             tracing::warn!(operator = %signed.session.operator, ticket, environment = %environment, "console: dead letter retried");
             format!("ticket {ticket} of {environment}: running again")
         }

@@ -129,10 +129,8 @@ pub(super) async fn retry_dead_letter(
     if !authorised(&gw, &headers) {
         return not_found().await;
     }
-    let now = chrono::Utc::now().timestamp_millis();
-    match gw.inbox.revive(&environment, ticket, now).await {
+    match gw.retry_dead_letter(&environment, ticket).await {
         Ok(true) => {
-            gw.work_available.notify_one();
             Json(json!({ "environment": environment, "ticket_id": ticket, "retrying": true }))
                 .into_response()
         }
