@@ -253,7 +253,10 @@ pub fn decide_with(
             if ticket.assignee_id == Some(conversation.seat_id()) {
                 plan = plan.unassign();
             }
-            (plan, Outcome::HandedOff(format!("refund of order {} failed", o.id)))
+            (
+                plan,
+                Outcome::HandedOff(format!("refund of order {} failed", o.id)),
+            )
         }
         (_, OrderFacts::Found(o), Refund::Done { amount } | Refund::NotSent { amount }) => {
             let sent = if matches!(refund, Refund::NotSent { .. }) {
@@ -268,7 +271,10 @@ pub fn decide_with(
                      need to send the item back.",
                     o.currency, o.id
                 ),
-                format!("refunded order {} ({amount:.2} {}) from the shop API{sent}", o.id, o.currency),
+                format!(
+                    "refunded order {} ({amount:.2} {}) from the shop API{sent}",
+                    o.id, o.currency
+                ),
             )
         }
         ("order_tracking", OrderFacts::Found(o), _) => {
@@ -294,7 +300,13 @@ pub fn decide_with(
                     o.id
                 ),
             };
-            reply(body, format!("answered \"where is my order\" for order {} from the shop API ({})", o.id, o.status))
+            reply(
+                body,
+                format!(
+                    "answered \"where is my order\" for order {} from the shop API ({})",
+                    o.id, o.status
+                ),
+            )
         }
         ("order_tracking" | "order_returns", OrderFacts::NotFound(n), _) => reply(
             format!(

@@ -72,7 +72,9 @@ pub enum Refund {
 pub fn order_number(text: &str) -> Option<u64> {
     let lower = text.to_ascii_lowercase();
     let tokens: Vec<&str> = lower
-        .split(|c: char| c.is_whitespace() || c == ',' || c == '.' || c == ':' || c == '?' || c == '!')
+        .split(|c: char| {
+            c.is_whitespace() || c == ',' || c == '.' || c == ':' || c == '?' || c == '!'
+        })
         .filter(|t| !t.is_empty())
         .collect();
     for (i, token) in tokens.iter().enumerate() {
@@ -99,7 +101,9 @@ pub fn lookup(api: &str, id: u64) -> OrderFacts {
     match http::get(&url) {
         Ok(r) if r.status == 200 => match parse_order(&r.text()) {
             Some(order) => OrderFacts::Found(order),
-            None => OrderFacts::Unavailable("the shop API answered an order it did not describe".into()),
+            None => {
+                OrderFacts::Unavailable("the shop API answered an order it did not describe".into())
+            }
         },
         Ok(r) if r.status == 404 => OrderFacts::NotFound(id),
         Ok(r) if r.status == 429 => OrderFacts::Unavailable(format!(
@@ -122,9 +126,17 @@ pub fn refund(api: &str, order: &Order, limit: f64) -> Refund {
     let url = format!("{}/orders/{}/refunds", api.trim_end_matches('/'), order.id);
     let body = format!("{{\"amount\": {:.2}}}", order.total);
     match http::post_json(&url, &body) {
-        Ok(r) if r.status == 200 || r.status == 201 => Refund::Done { amount: order.total },
-        Ok(r) => Refund::Failed(format!("the shop API answered {}: {}", r.status, r.text().chars().take(200).collect::<String>())),
-        Err(HttpError::ListeningMode(_)) => Refund::NotSent { amount: order.total },
+        Ok(r) if r.status == 200 || r.status == 201 => Refund::Done {
+            amount: order.total,
+        },
+        Ok(r) => Refund::Failed(format!(
+            "the shop API answered {}: {}",
+            r.status,
+            r.text().chars().take(200).collect::<String>()
+        )),
+        Err(HttpError::ListeningMode(_)) => Refund::NotSent {
+            amount: order.total,
+        },
         Err(e) => Refund::Failed(e.to_string()),
     }
 }
@@ -180,7 +192,10 @@ mod tests {
         let o = parse_order(r#"{"id":4411,"status":"shipped","carrier":"DHL","tracking_url":"https://t/1","shipped_on":"2026-05-11","total":89.9,"currency":"EUR","refunded":0.0}"#).unwrap();
         assert_eq!((o.id, o.status.as_str(), o.total), (4411, "shipped", 89.9));
         assert_eq!(o.carrier.as_deref(), Some("DHL"));
-        let p = parse_order(r#"{"id":4412,"status":"processing","carrier":null,"total":24.5,"currency":"EUR"}"#).unwrap();
+        let p = parse_order(
+            r#"{"id":4412,"status":"processing","carrier":null,"total":24.5,"currency":"EUR"}"#,
+        )
+        .unwrap();
         assert_eq!(p.carrier, None);
     }
 }

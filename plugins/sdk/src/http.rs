@@ -89,9 +89,13 @@ impl From<ErrorCode> for HttpError {
             | ErrorCode::ConnectionReadTimeout
             | ErrorCode::ConnectionWriteTimeout
             | ErrorCode::HttpResponseTimeout => HttpError::Timeout,
-            ErrorCode::HttpResponseBodySize(_) | ErrorCode::HttpRequestBodySize(_) => HttpError::TooLarge,
+            ErrorCode::HttpResponseBodySize(_) | ErrorCode::HttpRequestBodySize(_) => {
+                HttpError::TooLarge
+            }
             ErrorCode::ConnectionLimitReached => HttpError::BudgetSpent,
-            ErrorCode::InternalError(Some(m)) if m.starts_with("listening-mode") => HttpError::ListeningMode(m),
+            ErrorCode::InternalError(Some(m)) if m.starts_with("listening-mode") => {
+                HttpError::ListeningMode(m)
+            }
             other => HttpError::Failed(format!("{other:?}")),
         }
     }
@@ -104,11 +108,21 @@ pub fn get(url: &str) -> Result<Response, HttpError> {
 
 /// `POST url` with a JSON body.
 pub fn post_json(url: &str, json: &str) -> Result<Response, HttpError> {
-    send("POST", url, &[("content-type", "application/json")], Some(json.as_bytes()))
+    send(
+        "POST",
+        url,
+        &[("content-type", "application/json")],
+        Some(json.as_bytes()),
+    )
 }
 
 /// Sends `method url` with `headers` and an optional body, and reads the answer whole.
-pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<Response, HttpError> {
+pub fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Response, HttpError> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| HttpError::Failed(format!("{url:?} is not an absolute URL")))?;
@@ -116,7 +130,11 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let path = if path.starts_with('?') { format!("/{path}") } else { path.to_string() };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
     let fields = Fields::new();
     for (name, value) in headers {
         fields
@@ -141,9 +159,15 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
         "http" => Scheme::Http,
         other => Scheme::Other(other.to_string()),
     };
-    request.set_scheme(Some(&scheme)).map_err(|_| bad("scheme"))?;
-    request.set_authority(Some(authority)).map_err(|_| bad("host"))?;
-    request.set_path_with_query(Some(&path)).map_err(|_| bad("path"))?;
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|_| bad("scheme"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|_| bad("host"))?;
+    request
+        .set_path_with_query(Some(&path))
+        .map_err(|_| bad("path"))?;
     let outgoing = request.body().map_err(|_| bad("body"))?;
     if let Some(bytes) = body {
         let stream = outgoing.write().map_err(|_| bad("body"))?;
@@ -159,7 +183,9 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
     OutgoingBody::finish(outgoing, None)?;
     let response = loop {
         match pending.get() {
-            Some(ready) => break ready.map_err(|_| HttpError::Failed("answer already taken".into()))??,
+            Some(ready) => {
+                break ready.map_err(|_| HttpError::Failed("answer already taken".into()))??
+            }
             None => pending.subscribe().block(),
         }
     };
@@ -168,10 +194,19 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
         .headers()
         .entries()
         .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_ascii_lowercase(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
         .collect();
-    let incoming = response.consume().map_err(|_| HttpError::Failed("no body".into()))?;
-    let stream = incoming.stream().map_err(|_| HttpError::Failed("no body stream".into()))?;
+    let incoming = response
+        .consume()
+        .map_err(|_| HttpError::Failed("no body".into()))?;
+    let stream = incoming
+        .stream()
+        .map_err(|_| HttpError::Failed("no body stream".into()))?;
     let mut body = Vec::new();
     loop {
         match stream.blocking_read(64 * 1024) {
@@ -181,5 +216,9 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
         }
     }
     drop(stream);
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }

@@ -20,7 +20,10 @@ impl Guest for HttpProbe {
         if let Some((k, v)) = header.split_once(':') {
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let body = (!body.is_empty()).then_some(body.as_bytes());
         let report = match http::send(&method, &url, &headers, body) {
             Ok(r) => {
