@@ -8,6 +8,7 @@ mod durability;
 
 mod ingress;
 mod isolation;
+mod native;
 mod operations;
 mod pipeline;
 mod plugins;

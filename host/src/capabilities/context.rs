@@ -117,6 +117,8 @@ pub struct RunContext {
     pub llm_tokens_used: u32,
     /// Model calls this run has made (failed and refused ones included).
     pub llm_calls: u32,
+    /// The brand's custom fields and business hours in this run's environment.
+    pub account: Arc<super::BrandAccount>,
 }
 
 /// Refused actions kept per run for the audit trail and the reason (the rest are counted).
@@ -184,6 +186,7 @@ impl RunContext {
             capabilities,
             llm_tokens_used: 0,
             llm_calls: 0,
+            account: Arc::default(),
         }
     }
 }

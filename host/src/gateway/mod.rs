@@ -2,10 +2,12 @@
 //! each brand's current plugin, the inbox and the audit trail. Built once by
 //! [`Gateway::start`]; the HTTP server and the workers hold an `Arc` of it.
 
+mod accounts;
 mod brands;
 mod environments;
 mod quarantine;
 
+pub use accounts::{resolve_schedule, Accounts};
 pub use brands::{BrandRuntime, PluginStatus, ReloadResult};
 pub use environments::{identify_seat, EnvironmentRuntime};
 pub use quarantine::Quarantine;
@@ -44,6 +46,8 @@ pub struct Gateway {
     /// endpoint itself spares every notification a copy of it.
     endpoint_index: ArcSwap<HashMap<[u8; 32], Arc<crate::config::Endpoint>>>,
     environments: ArcSwap<BTreeMap<String, Arc<EnvironmentRuntime>>>,
+    /// Each brand's custom fields and business hours, per environment.
+    accounts: ArcSwap<Accounts>,
     /// Load status per brand (last error, failures), for `/admin/plugins`.
     status: std::sync::Mutex<BTreeMap<String, PluginStatus>>,
     client_options: ClientOptions,
@@ -91,6 +95,7 @@ impl Gateway {
         let metrics = Arc::new(Metrics::default());
         let environments =
             connect_environments(&config, &BTreeMap::new(), &options.client, &metrics).await?;
+        let accounts = accounts::load_accounts(&config, &environments).await?;
         let brands = load_brands(&config, &loader, &BTreeMap::new(), &metrics)?;
         let recovered = inbox.recover()?;
         if recovered > 0 {
@@ -105,6 +110,7 @@ impl Gateway {
             brands: ArcSwap::from_pointee(brands),
             endpoint_index: ArcSwap::from_pointee(endpoint_index),
             environments: ArcSwap::from_pointee(environments),
+            accounts: ArcSwap::from_pointee(accounts),
             status: Default::default(),
             client_options: options.client,
             quarantine: Quarantine::default(),
@@ -151,6 +157,20 @@ impl Gateway {
         self.environments.load().get(name).cloned()
     }
 
+    /// A brand's custom fields and business hours in an environment (none configured:
+    /// empty).
+    pub fn account(
+        &self,
+        brand: &str,
+        environment: &str,
+    ) -> Arc<crate::capabilities::BrandAccount> {
+        self.accounts
+            .load()
+            .get(&(brand.to_string(), environment.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The load status of each brand's plugin.
     pub fn plugin_status(&self) -> BTreeMap<String, PluginStatus> {
         self.status
@@ -179,6 +199,7 @@ impl Gateway {
             &self.metrics,
         )
         .await?;
+        let accounts = accounts::load_accounts(&next, &environments).await?;
         let gw = self.clone();
         let next_for_load = next.clone();
         let previous = self.brands.load_full();
@@ -189,6 +210,7 @@ impl Gateway {
         // Swap in an order where every lookup finds its target: environments and brands
         // first, then the endpoints that point at them, then the config.
         self.environments.store(Arc::new(environments));
+        self.accounts.store(Arc::new(accounts));
         self.brands.store(Arc::new(brands));
         self.endpoint_index.store(Arc::new(index_endpoints(&next)));
         self.config.store(Arc::new(next));

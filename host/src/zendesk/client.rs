@@ -253,6 +253,37 @@ impl ZendeskClient {
         self.request(method, &url, body).await
     }
 
+    /// A GET on `base` (a host of the same account, e.g. a brand's Help Center, which
+    /// answers on the brand's own host) with the environment's credentials, rate
+    /// limiter and retries. `path_or_url` is a path or a paging link, which must point
+    /// under `base`: the seat's credentials go to no other host.
+    pub async fn get_json_at<T: DeserializeOwned>(
+        &self,
+        base: &str,
+        path_or_url: &str,
+    ) -> Result<T, ZendeskError> {
+        let url = if path_or_url.starts_with('/') {
+            format!("{base}{path_or_url}")
+        } else if path_or_url.starts_with(&format!("{base}/")) {
+            path_or_url.to_string()
+        } else {
+            return Err(ZendeskError {
+                kind: ZendeskErrorKind::Unexpected,
+                call: format!("GET {path_or_url}"),
+                status: "-".into(),
+                message: format!("the link points outside {base}"),
+                details: Vec::new(),
+                retry_after: None,
+            });
+        };
+        self.request(Method::GET, &url, None).await
+    }
+
+    /// The environment's base URL (`https://acme.zendesk.com`).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ZendeskError> {
         let url = format!("{}{path}", self.inner.base_url);
         self.request(Method::GET, &url, None).await
@@ -268,10 +299,13 @@ impl ZendeskClient {
         url: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, ZendeskError> {
-        let call = format!(
-            "{method} {}",
-            url.strip_prefix(&self.inner.base_url).unwrap_or(url)
-        );
+        // The path from `/api/` on: the environment's own host, or a brand's Help Center
+        // host (same account, same credentials, same quota).
+        let path = url
+            .strip_prefix(&self.inner.base_url)
+            .or_else(|| url.find("/api/").map(|i| &url[i..]))
+            .unwrap_or(url);
+        let call = format!("{method} {path}");
         let opts = &self.inner.options;
         let mut attempt = 0u32;
         loop {
@@ -284,7 +318,6 @@ impl ZendeskClient {
             if let Some(b) = &body {
                 req = req.header(CONTENT_TYPE, "application/json").json(b);
             }
-            let path = url.strip_prefix(&self.inner.base_url).unwrap_or(url);
             let err = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();

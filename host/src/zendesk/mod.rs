@@ -5,6 +5,7 @@
 //! holds the AI seat and what one run has read, shared by the host's guards and the
 //! plugin.
 
+pub mod account;
 mod client;
 mod error;
 pub mod reads;
@@ -14,4 +15,4 @@ pub use reads::{ReadCache, Seat};
 
 pub use client::{ClientOptions, ZendeskClient};
 pub use error::{ZendeskError, ZendeskErrorKind};
-pub use types::{Comment, Ticket, TicketUpdate, TicketUpdateComment, User, Via};
+pub use types::{Comment, CustomFieldValue, Ticket, TicketUpdate, TicketUpdateComment, User, Via};

@@ -172,6 +172,7 @@ async fn setup_with(
         .await
         .context("reading the webhooks")?;
     let brands = account::resolve_brands(api, config, plan).await?;
+    account::check_required_fields(api, config, plan, &brands, report).await;
 
     for (ep, brand_id) in plan.endpoints.iter().zip(brands) {
         let name = desired::webhook_name(&ep.endpoint.name);

@@ -41,6 +41,7 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
         job.brand.capabilities.clone(),
     );
     context.reads = reads;
+    context.account = job.account.clone();
     let request = RunRequest {
         environment: job.env.config.name.clone(),
         endpoint: job.endpoint.to_string(),
