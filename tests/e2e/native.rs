@@ -267,3 +267,192 @@ async fn a_plugin_built_against_wit_0_2_0_still_works() {
     );
     h.stop().await;
 }
+
+fn article(id: u64, title: &str, body: &str, locale: &str) -> SimArticle {
+    SimArticle {
+        id,
+        brand: "example-shop".into(),
+        title: title.into(),
+        body: body.into(),
+        locale: locale.into(),
+        label_names: vec![],
+        draft: false,
+    }
+}
+
+/// The ids the brand's index finds for `query`.
+fn found(h: &Harness, query: &str) -> Vec<String> {
+    let brand = h.gw().gateway.brand("faq").unwrap();
+    let kb = brand.capabilities.knowledge.as_ref().unwrap();
+    kb.index()
+        .search(query, 10)
+        .into_iter()
+        .map(|m| m.article.id.clone())
+        .collect()
+}
+
+async fn until(what: &str, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "after 30 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The brand's Help Center is its knowledge base: published articles in its locale are
+/// synced in the background and cited by URL; an update, an unpublished and a deleted
+/// article reach the index; after a restart the stored articles are indexed at once and
+/// the export resumes from the stored cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_center_articles_sync_update_leave_the_index_and_are_cited() {
+    let sim = zendesk_simulator::Simulator::start(sim_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = scratch_dir("hc");
+    let host = sim.help_center_host("example-shop");
+    let mut spec = BrandSpec::new("faq", artifacts::FAQ_PATH, TRIAGE_TOKEN);
+    spec.extra = format!(
+        "knowledge = {{ help_center = true, host = \"{host}\", locales = [\"en-us\"], refresh_secs = 1 }}\n\
+         [brands.faq.settings]\nmin_score = 1.0\n"
+    );
+    sim.put_article(article(
+        101,
+        "Returns and refunds",
+        "<h2>Returns</h2><p>You can <strong>return</strong> any item within 30&nbsp;days for a full refund.</p>",
+        "en-us",
+    ));
+    sim.put_article(article(
+        102,
+        "Gift cards",
+        "<p>Gift cards never expire.</p>",
+        "en-us",
+    ));
+    sim.put_article(article(
+        103,
+        "Rückgabe",
+        "<p>Refund return Rückgabe innerhalb 30 Tagen.</p>",
+        "de",
+    ));
+    let mut draft = article(
+        104,
+        "Secret sale",
+        "<p>Refund everything, secret sale.</p>",
+        "en-us",
+    );
+    draft.draft = true;
+    sim.put_article(draft);
+    let text = config_text(&sim.base_url(), &dir, &[spec], "zendesk-token");
+    let config = write_config(&dir, &text, "sim-token");
+    let gw = zendesk_gateway::service::launch(
+        config.clone(),
+        zendesk_gateway::gateway::StartOptions {
+            client: fast_client(),
+        },
+    )
+    .await
+    .unwrap();
+    let mut h = Harness {
+        sim,
+        gw: Some(gw),
+        http: reqwest::Client::new(),
+        dir,
+        config_text: text,
+    };
+    until("the published en-us articles are indexed", || {
+        found(&h, "refund return gift cards").len() == 2
+    })
+    .await;
+    assert_eq!(
+        found(&h, "refund return"),
+        ["101"],
+        "drafts and other locales stay out"
+    );
+
+    // A plugin cites the article's public URL.
+    let id = h.ticket("Refund", "How do I return an item and get a refund?");
+    h.notify(TRIAGE_TOKEN, id).await;
+    let runs = h.wait_runs(id, 1).await;
+    assert_eq!(runs[0].outcome, "handled", "{:?}", runs[0]);
+    let reply = h.sim.ticket(id).unwrap().comments.last().unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reply.contains(&format!("{host}/hc/en-us/articles/101-returns-and-refunds")),
+        "{reply}"
+    );
+
+    // An update reaches the index; an unpublished and a deleted article leave it.
+    h.sim.put_article(article(
+        102,
+        "Gift cards and vouchers",
+        "<p>Vouchers are valid for two years.</p>",
+        "en-us",
+    ));
+    until("the updated article is indexed", || {
+        found(&h, "vouchers") == ["102"]
+    })
+    .await;
+    h.sim.delete_article(101);
+    until("the deleted article leaves the index", || {
+        found(&h, "refund return").is_empty()
+    })
+    .await;
+    let mut unpublished = article(
+        102,
+        "Gift cards and vouchers",
+        "<p>Vouchers are valid for two years.</p>",
+        "en-us",
+    );
+    unpublished.draft = true;
+    h.sim.put_article(unpublished);
+    until("the unpublished article leaves the index", || {
+        found(&h, "vouchers").is_empty()
+    })
+    .await;
+    h.sim.put_article(article(
+        105,
+        "Shipping",
+        "<p>Parcels ship within two days.</p>",
+        "en-us",
+    ));
+    until("a new article is indexed", || {
+        found(&h, "parcels ship") == ["105"]
+    })
+    .await;
+
+    // A restart: the stored articles are back without a full export, which resumes from
+    // the stored cursor.
+    h.stop().await;
+    h.sim.clear_calls();
+    h.gw = Some(
+        zendesk_gateway::service::launch(
+            config,
+            zendesk_gateway::gateway::StartOptions {
+                client: fast_client(),
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    until("the stored articles are indexed after the restart", || {
+        found(&h, "parcels ship") == ["105"]
+    })
+    .await;
+    let exports: Vec<String> = h
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.contains("help_center/incremental/articles"))
+        .map(|c| c.path)
+        .collect();
+    assert!(
+        exports.iter().all(|p| !p.ends_with("start_time=0")),
+        "the export resumes from the cursor: {exports:?}"
+    );
+    assert!(found(&h, "vouchers").is_empty() && found(&h, "refund return").is_empty());
+    h.stop().await;
+}

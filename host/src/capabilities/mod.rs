@@ -29,7 +29,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 pub use context::RunContext;
 pub use fields::BrandAccount;
-pub use knowledge::KnowledgeBase;
+pub use knowledge::{KnowledgeBase, KnowledgeSource};
 pub use llm::LlmService;
 
 /// Links every capability's imports (latest WIT version) into `linker`, each reaching

@@ -62,7 +62,7 @@ pub(super) async fn load_accounts(
                 None => None,
                 Some(r) => Some(
                     resolve_schedule(r, &schedules)
-                        .and_then(|s| BusinessHours::new(s))
+                        .and_then(BusinessHours::new)
                         .map_err(|e| {
                             anyhow!(
                                 "{}: brands.{}.schedule: environment {env_name}: {e}",

@@ -60,6 +60,8 @@ pub struct Gateway {
     pub inbox: Inbox,
     /// The audit trail.
     pub audit: Arc<AuditLog>,
+    /// The Help Center sync's cursors and articles.
+    pub help_center: Arc<crate::store::help_center::HelpCenterStore>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Wakes idle workers when a notification arrives.
@@ -86,6 +88,7 @@ impl Gateway {
         let db = config.gateway.data_dir.join("gateway.db");
         let inbox = Arc::new(SqliteInbox::open(&db, config.gateway.durable_fsync)?);
         let audit = Arc::new(AuditLog::open(&db)?);
+        let help_center = Arc::new(crate::store::help_center::HelpCenterStore::open(&db)?);
 
         let engine = PluginEngine::new(&EnginePolicy::for_config(&config))?;
         let loader = PluginLoader::with_cache(
@@ -118,6 +121,7 @@ impl Gateway {
             loader,
             inbox: Inbox::open(inbox)?,
             audit,
+            help_center,
             metrics,
             work_available: Notify::new(),
             shutting_down: AtomicBool::new(false),

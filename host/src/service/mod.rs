@@ -1,6 +1,7 @@
 //! Running the gateway: the HTTP server and the workers together, with a graceful stop;
 //! [`watch`] reloads what changes on disk.
 
+pub mod help_center_sync;
 pub mod watch;
 
 use crate::config::Config;
@@ -23,6 +24,7 @@ pub struct RunningGateway {
     http: JoinHandle<()>,
     workers: tokio::task::JoinSet<()>,
     _watcher: Option<crate::service::watch::ReloadWatcher>,
+    help_center: Option<crate::service::help_center_sync::HelpCenterSync>,
 }
 
 impl RunningGateway {
@@ -42,6 +44,9 @@ impl RunningGateway {
     /// leaves everything else in the inbox for the next start.
     pub async fn shutdown(mut self, grace: Duration) {
         self.gateway.begin_shutdown();
+        // The Help Center sync holds nothing a restart needs: its cursor and articles
+        // are stored after each sync.
+        self.help_center.take();
         if let Some(stop) = self.stop_http.take() {
             let _ = stop.send(());
         }
@@ -84,6 +89,7 @@ pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<Run
             None
         }
     };
+    let help_center = Some(crate::service::help_center_sync::spawn(gateway.clone()));
     tracing::info!(%addr, "gateway listening");
     Ok(RunningGateway {
         addr,
@@ -92,6 +98,7 @@ pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<Run
         http,
         workers,
         _watcher: watcher,
+        help_center,
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod group_commit;
+pub mod help_center;
 pub mod inbox;
 
 use audit::AuditRecord;

@@ -8,6 +8,7 @@
 pub mod account;
 mod client;
 mod error;
+pub mod help_center;
 pub mod reads;
 mod types;
 
