@@ -13,6 +13,7 @@ mod hardening;
 
 mod ingress;
 mod isolation;
+mod native;
 mod operations;
 mod pipeline;
 mod plugins;

@@ -20,7 +20,7 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use zendesk_gateway::bindings::zendesk_gateway::plugin::{
-    actions, knowledge, llm, log, settings, ticket, types,
+    actions, fields, hours, knowledge, llm, log, settings, ticket, types,
 };
 use zendesk_gateway::bindings::{
     BrandPlugin, BrandPluginPre, Event, Mode as WitMode, Outcome, PluginError,
@@ -159,6 +159,30 @@ impl knowledge::Host for BareState {
 
 impl settings::Host for BareState {
     async fn get(&mut self, _key: String) -> wasmtime::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+impl fields::Host for BareState {
+    async fn allowed(&mut self) -> wasmtime::Result<Vec<fields::FieldInfo>> {
+        Ok(Vec::new())
+    }
+
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<Option<String>, PluginError>> {
+        Ok(Err(PluginError::NotAllowed(name)))
+    }
+
+    async fn set(
+        &mut self,
+        name: String,
+        _value: String,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        Ok(Err(PluginError::NotAllowed(name)))
+    }
+}
+
+impl hours::Host for BareState {
+    async fn status(&mut self) -> wasmtime::Result<Option<hours::BusinessHours>> {
         Ok(None)
     }
 }

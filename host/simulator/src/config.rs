@@ -79,6 +79,76 @@ impl SimGroup {
     }
 }
 
+/// A custom ticket field (`GET /api/v2/ticket_fields`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimTicketField {
+    /// The field id.
+    pub id: u64,
+    /// Zendesk's type: `text`, `tagger`, `checkbox`, `integer`...
+    pub kind: String,
+    /// The title agents see.
+    pub title: String,
+    /// "Required to solve a ticket" (fields in `required_on_solve` are too).
+    pub required: bool,
+    /// A drop-down's options: (name, tag value).
+    pub options: Vec<(String, String)>,
+}
+
+impl SimTicketField {
+    /// A field with no options.
+    pub fn new(id: u64, kind: &str, title: &str, required: bool) -> SimTicketField {
+        SimTicketField {
+            id,
+            kind: kind.to_string(),
+            title: title.to_string(),
+            required,
+            options: Vec::new(),
+        }
+    }
+
+    /// A drop-down (`tagger`) with `options` as (name, value).
+    pub fn dropdown(
+        id: u64,
+        title: &str,
+        required: bool,
+        options: &[(&str, &str)],
+    ) -> SimTicketField {
+        SimTicketField {
+            options: options
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            ..SimTicketField::new(id, "tagger", title, required)
+        }
+    }
+}
+
+/// A ticket form (`GET /api/v2/ticket_forms`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimTicketForm {
+    /// The form id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// The fields on it.
+    pub field_ids: Vec<u64>,
+    /// Zendesk's `agent_conditions` objects, as given.
+    pub agent_conditions: Vec<Value>,
+}
+
+/// A business hours schedule (`GET /api/v2/business_hours/schedules`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimSchedule {
+    /// The schedule id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Zendesk's time zone name (`London`, `Eastern Time (US & Canada)`).
+    pub time_zone: String,
+    /// Working periods in minutes since Sunday 00:00 local time.
+    pub intervals: Vec<(u32, u32)>,
+}
+
 /// The triggers a new Zendesk account has that the setup guide talks about, as create
 /// bodies: "Notify requester and CCs of received request" WITHOUT the "Channel is not
 /// Web Service (API)" condition (so `setup` has something to report), and "... of
@@ -190,6 +260,12 @@ pub struct SimulatorConfig {
     pub ticket_updates_per_minute: u32,
     /// Updates one user may make to one ticket in 10 minutes (30 in Zendesk).
     pub ticket_updates_per_user_per_ticket: u32,
+    /// Custom ticket fields (a ticket lists each, null when unset).
+    pub ticket_fields: Vec<SimTicketField>,
+    /// Ticket forms; none: one default form with every field.
+    pub ticket_forms: Vec<SimTicketForm>,
+    /// Business hours schedules.
+    pub schedules: Vec<SimSchedule>,
 }
 
 impl Default for SimulatorConfig {
@@ -225,6 +301,9 @@ impl Default for SimulatorConfig {
             webhooks: WebhookPolicy::default(),
             ticket_updates_per_minute: 100,
             ticket_updates_per_user_per_ticket: 30,
+            ticket_fields: Vec::new(),
+            ticket_forms: Vec::new(),
+            schedules: Vec::new(),
         }
     }
 }

@@ -115,6 +115,18 @@ impl Directory {
         })
     }
 
+    /// The default (first) brand's subdomain.
+    pub(crate) fn default_subdomain(&self) -> String {
+        self.brands
+            .first()
+            .map_or_else(|| "example".to_string(), |b| b.subdomain.clone())
+    }
+
+    /// Whether a brand has this subdomain.
+    pub(crate) fn has_subdomain(&self, sub: &str) -> bool {
+        self.brands.iter().any(|b| b.subdomain == sub)
+    }
+
     /// `GET /api/v2/brands`: every brand, sorted by name (as the OAS says).
     pub(crate) fn list_brands(&self, base: &str) -> Value {
         let mut brands: Vec<&SimBrand> = self.brands.iter().collect();

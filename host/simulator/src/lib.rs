@@ -56,6 +56,10 @@
 //! - `quota.rs`: the per-minute quota over a sliding minute.
 //! - `directory.rs`: brands, groups and group memberships.
 //! - `breaker.rs`: Zendesk's circuit breaker for one webhook.
+//! - `catalog.rs`: ticket fields, ticket forms and business hours schedules.
+//! - `help_center.rs`: each brand's Help Center: articles, the incremental export,
+//!   locales (the default brand's at the base URL, any brand's under
+//!   `/brands/<subdomain>/`).
 //! - `rules/`: webhooks, triggers and automations, their validation, and trigger
 //!   evaluation (which webhooks one ticket update calls).
 //! - `tickets/`: users, tickets, comments, safe update, tags and comment paging.
@@ -76,12 +80,14 @@
 mod admin;
 mod api;
 mod breaker;
+mod catalog;
 mod common;
 mod config;
 mod connection;
 mod delivery;
 mod directory;
 mod faults;
+mod help_center;
 mod model;
 mod quota;
 mod rules;
@@ -92,9 +98,11 @@ mod state;
 mod tickets;
 
 pub use config::{
-    default_triggers, SimBrand, SimGroup, SimUser, SimulatorConfig, WebhookPolicy, DEFAULT_BRAND_ID,
+    default_triggers, SimBrand, SimGroup, SimSchedule, SimTicketField, SimTicketForm, SimUser,
+    SimulatorConfig, WebhookPolicy, DEFAULT_BRAND_ID,
 };
 pub use faults::Fault;
+pub use help_center::SimArticle;
 pub use model::{
     AgentComment, AgentEdit, ApiCall, CustomField, NewComment, NewTicket, SimTicket, TicketState,
     WebhookAttempt, WebhookDelivery,

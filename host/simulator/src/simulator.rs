@@ -96,6 +96,27 @@ impl Simulator {
         })
     }
 
+    /// Creates or replaces a Help Center article (its `updated_at` becomes now, so the
+    /// incremental export lists it again).
+    pub fn put_article(&self, a: crate::SimArticle) {
+        self.shared.lock().help_center.put(a);
+    }
+
+    /// Deletes (archives) a Help Center article; false if there is none.
+    pub fn delete_article(&self, id: u64) -> bool {
+        self.shared.lock().help_center.archive(id)
+    }
+
+    /// Adds or replaces a business hours schedule.
+    pub fn set_schedule(&self, s: crate::SimSchedule) {
+        self.shared.lock().catalog.set_schedule(s);
+    }
+
+    /// The Help Center host of the brand with `subdomain`, as the simulator serves it.
+    pub fn help_center_host(&self, subdomain: &str) -> String {
+        format!("{}/brands/{subdomain}", self.shared.base_url)
+    }
+
     /// `http://127.0.0.1:PORT`: what the gateway uses as its Zendesk base URL.
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()

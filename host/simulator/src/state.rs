@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::breaker::Breaker;
+use crate::catalog::Catalog;
 use crate::common::{now_secs, ApiError, UpdateEvent};
 use crate::config::SimulatorConfig;
 use crate::directory::Directory;
 use crate::faults::Faults;
+use crate::help_center::HelpCenter;
 use crate::model::{AgentEdit, ApiCall, NewComment, NewTicket};
 use crate::quota::{Quota, UpdateLimits};
 use crate::rules::{Delivery, Rules};
@@ -55,6 +57,10 @@ pub(crate) struct State {
     pub(crate) directory: Directory,
     /// Webhooks, triggers and automations.
     pub(crate) rules: Rules,
+    /// Ticket fields, forms and schedules.
+    pub(crate) catalog: Catalog,
+    /// Every brand's Help Center articles.
+    pub(crate) help_center: HelpCenter,
     /// The per-minute API quota.
     pub(crate) quota: Quota,
     /// The Update Ticket endpoint's limits (API updates and human agents' saves).
@@ -73,7 +79,18 @@ impl State {
     /// A new account set up as `config` says.
     pub(crate) fn new(config: SimulatorConfig) -> State {
         let created_at = now_secs();
-        let desk = Desk::new(&config, created_at);
+        let catalog = Catalog::new(
+            config.ticket_fields.clone(),
+            config.ticket_forms.clone(),
+            config.schedules.clone(),
+            &config.required_on_solve,
+            created_at,
+        );
+        let mut desk = Desk::new(&config, created_at);
+        desk.use_fields(
+            catalog.fields.iter().map(|f| f.id).collect(),
+            catalog.required_ids(),
+        );
         let directory = Directory::new(
             config.brands,
             config.groups,
@@ -93,6 +110,8 @@ impl State {
             desk,
             directory,
             rules,
+            catalog,
+            help_center: HelpCenter::default(),
             quota: Quota::new(config.rate_limit_per_minute),
             updates: UpdateLimits::new(
                 config.ticket_updates_per_minute,

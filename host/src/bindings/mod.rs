@@ -9,6 +9,7 @@
 #![allow(missing_docs)] // generated code
 
 pub mod v0_1_0;
+pub mod v0_2_0;
 
 wasmtime::component::bindgen!({
     path: "../wit",

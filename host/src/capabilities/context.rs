@@ -176,6 +176,8 @@ pub struct RunContext {
     /// Outbound HTTP: the `wasi:http` send hook with the brand's policy, and the calls
     /// made, for the audit.
     pub http: super::http::HttpRun,
+    /// The brand's custom fields and business hours in this run's environment.
+    pub account: Arc<super::BrandAccount>,
 }
 
 /// Refused actions kept per run for the audit trail and the reason (the rest are counted).
@@ -255,6 +257,7 @@ impl RunContext {
             llm_tokens_used: 0,
             llm_calls: 0,
             http,
+            account: Arc::default(),
         }
     }
 }

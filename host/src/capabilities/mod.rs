@@ -1,7 +1,8 @@
 //! The host side of the WIT imports, one module per capability, in the manner of Spin's
 //! factors: `ticket` (reads), `actions` (staged writes, and the one place that builds a
-//! Zendesk update), `log`, `llm`, `knowledge`, `settings`, and `http` (the send hook of
-//! the standard `wasi:http`, with the brand's policy). Each module holds its host
+//! Zendesk update), `log`, `llm`, `knowledge`, `settings`, `fields` (custom ticket
+//! fields by name), `hours` (business hours) and `http` (the send hook of the standard
+//! `wasi:http`, with the brand's policy). Each module holds its host
 //! implementation on the run's [`RunContext`]; a capability with state shared by a
 //! brand's runs (the model client, the knowledge index) keeps it in
 //! [`BrandCapabilities`], built from the brand's config and rebuilt on reload.
@@ -12,7 +13,9 @@
 
 pub mod actions;
 pub mod context;
+pub mod fields;
 pub mod grants;
+pub mod hours;
 pub mod http;
 pub mod knowledge;
 pub mod llm;
@@ -27,7 +30,8 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use context::RunContext;
-pub use knowledge::KnowledgeBase;
+pub use fields::BrandAccount;
+pub use knowledge::{KnowledgeBase, KnowledgeSource};
 pub use llm::LlmService;
 
 /// Links every capability's imports (latest WIT version) into `linker`, each reaching
@@ -44,6 +48,8 @@ pub fn link<T: Send + 'static>(
     wit::llm::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
     wit::knowledge::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
     wit::settings::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
+    wit::fields::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
+    wit::hours::add_to_linker::<T, HasSelf<RunContext>>(linker, get)?;
     Ok(())
 }
 
@@ -75,13 +81,23 @@ impl BrandCapabilities {
             (Some(cfg), Some(old)) if old.config() == cfg => Some(old.clone()),
             (Some(cfg), _) => Some(LlmService::new(&brand.name, cfg.clone(), metrics.cloned())?),
         };
-        let knowledge = match (
-            &brand.knowledge,
-            previous.and_then(|p| p.knowledge.as_ref()),
-        ) {
-            (None, _) => None,
-            (Some(dir), Some(old)) if old.dir() == dir => Some(old.clone()),
-            (Some(dir), _) => Some(KnowledgeBase::open(&brand.name, dir)?),
+        let old = previous.and_then(|p| p.knowledge.as_ref());
+        let knowledge = match (&brand.knowledge, &brand.help_center) {
+            (Some(dir), _) => match old {
+                Some(old) if old.dir() == Some(dir.as_path()) => Some(old.clone()),
+                _ => Some(KnowledgeBase::open(&brand.name, dir)?),
+            },
+            // A Help Center knowledge base keeps its index (and its sync's progress)
+            // while its config stays; a new one is filled by the sync.
+            (None, Some(hc)) => match old {
+                Some(old)
+                    if old.source() == &knowledge::KnowledgeSource::HelpCenter(hc.clone()) =>
+                {
+                    Some(old.clone())
+                }
+                _ => Some(KnowledgeBase::help_center(&brand.name, hc)),
+            },
+            (None, None) => None,
         };
         // Kept when the config is the same, so the permits of requests in flight hold.
         let http = match (&brand.http, previous.and_then(|p| p.http.as_ref())) {

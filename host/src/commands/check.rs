@@ -1,13 +1,41 @@
 //! `zendesk-gateway check`: validate a config file and load (and probe) every brand's
 //! plugin with the engine policy `serve` would use, without serving or calling Zendesk.
+//! With `--online` it also reads each environment's ticket fields, forms and business
+//! hours schedules and reports, per brand, what would bite at run time: field names
+//! and schedules Zendesk does not know, and fields required to solve that the AI cannot
+//! fill (with how to fix each).
 
-use crate::config::Config;
+use crate::capabilities::fields::{required_field_problems, BrandFields, FieldCatalog};
+use crate::config::{Config, ZendeskBrand};
+use std::sync::Arc;
 
-/// Checks the config at `path`; fails when it is invalid or a plugin does not load.
-pub fn run(path: &std::path::Path) -> anyhow::Result<()> {
+/// Checks the config at `path`; fails when it is invalid, a plugin does not load, or
+/// (with `online`) Zendesk's account would refuse what a brand needs.
+pub async fn run(path: &std::path::Path, online: bool) -> anyhow::Result<()> {
     let config = Config::load(path)?;
+    let mut failures = offline(&config)?;
+    let mut problems = 0;
+    if online {
+        problems = check_online(&config).await;
+    }
+    if failures > 0 {
+        anyhow::bail!("{}: {failures} plugin(s) failed to load", path.display());
+    }
+    if problems > 0 {
+        failures += problems;
+        anyhow::bail!(
+            "{}: {failures} problem(s) found in Zendesk (see above)",
+            path.display()
+        );
+    }
+    println!("{}: OK", path.display());
+    Ok(())
+}
+
+/// The offline part: plugins load and probe; endpoints listed. Returns the failures.
+fn offline(config: &Config) -> anyhow::Result<usize> {
     let engine =
-        crate::runtime::PluginEngine::new(&crate::runtime::EnginePolicy::for_config(&config))?;
+        crate::runtime::PluginEngine::new(&crate::runtime::EnginePolicy::for_config(config))?;
     let loader = crate::runtime::plugin::PluginLoader::new(engine.engine().clone());
     let mut failures = 0;
     for (name, brand) in &config.brands {
@@ -40,14 +68,100 @@ pub fn run(path: &std::path::Path) -> anyhow::Result<()> {
             }
         );
     }
-    for warning in brand_warnings(&config) {
+    for warning in brand_warnings(config) {
         println!("warning: {warning}");
     }
-    if failures > 0 {
-        anyhow::bail!("{}: {failures} plugin(s) failed to load", path.display());
+    Ok(failures)
+}
+
+/// Reads every environment's fields, forms and schedules; prints and counts the problems.
+async fn check_online(config: &Config) -> usize {
+    let mut problems = 0;
+    for (env_name, env) in &config.environments {
+        let endpoints: Vec<_> = config
+            .endpoints
+            .values()
+            .filter(|e| &e.environment == env_name)
+            .collect();
+        if endpoints.is_empty() {
+            continue;
+        }
+        let mut problem = |text: String| {
+            problems += 1;
+            println!("environment {env_name}: {text}");
+        };
+        let client = match crate::zendesk::ZendeskClient::new(
+            env,
+            crate::zendesk::ClientOptions::default(),
+            Arc::new(crate::telemetry::metrics::Metrics::default()),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                problem(format!("cannot build the Zendesk client: {e:#}"));
+                continue;
+            }
+        };
+        let fields = client.ticket_fields().await;
+        let forms = client.ticket_forms().await;
+        let (fields, forms) = match (fields, forms) {
+            (Ok(f), Ok(o)) => (f, o),
+            (Err(e), _) | (_, Err(e)) => {
+                problem(format!("cannot read the ticket fields and forms: {e}"));
+                continue;
+            }
+        };
+        let catalog = FieldCatalog::new(fields, forms);
+        let needs_schedules = endpoints
+            .iter()
+            .any(|e| config.brands[&e.brand].schedule.is_some());
+        let schedules = if needs_schedules {
+            match client.schedules().await {
+                Ok(s) => s,
+                Err(e) => {
+                    problem(format!("cannot read the business hours schedules: {e}"));
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for ep in &endpoints {
+            if !seen.insert(ep.brand.clone()) {
+                continue;
+            }
+            let brand = &config.brands[&ep.brand];
+            let brand_id = match &ep.zendesk_brand {
+                Some(ZendeskBrand::Id(id)) => Some(*id),
+                _ => None,
+            };
+            if let Err(e) = BrandFields::resolve(brand, &catalog) {
+                problem(e);
+            }
+            if let Some(r) = &brand.schedule {
+                match crate::gateway::resolve_schedule(r, &schedules)
+                    .and_then(crate::capabilities::hours::BusinessHours::new)
+                {
+                    Ok(h) => println!(
+                        "environment {env_name}: brand {}: business hours {:?} ({})",
+                        brand.name, h.name, h.time_zone
+                    ),
+                    Err(e) => problem(format!("brands.{}.schedule: {e}", brand.name)),
+                }
+            }
+            let found = required_field_problems(&catalog, brand, brand_id);
+            if found.is_empty() {
+                println!(
+                    "environment {env_name}: brand {}: every field required to solve has a value the AI can give",
+                    brand.name
+                );
+            }
+            for p in found {
+                problem(p);
+            }
+        }
     }
-    println!("{}: OK", path.display());
-    Ok(())
+    problems
 }
 
 /// Endpoints that do not name their Zendesk brand in an environment with several

@@ -57,6 +57,11 @@ pub enum Command {
         /// The config file to check.
         #[arg(short, long)]
         config: PathBuf,
+        /// Also read each environment's ticket fields, forms and business hours
+        /// schedules, and report fields required to solve that the AI cannot fill,
+        /// unknown field names and unknown schedules.
+        #[arg(long)]
+        online: bool,
     },
     /// Run the Zendesk simulator alone (for trying plugins against a fake Zendesk).
     Simulator {
@@ -190,7 +195,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             serve::run(&config, Duration::from_secs(grace_secs)).await
         }
         Command::Demo { keep_running } => crate::commands::demo::run(keep_running).await,
-        Command::Check { config } => check::run(&config),
+        Command::Check { config, online } => check::run(&config, online).await,
         Command::Simulator { listen } => {
             zendesk_simulator::run(zendesk_simulator::SimulatorConfig::default(), listen).await
         }

@@ -6,11 +6,14 @@
 //! Sections are checked in the file's order (gateway, limits, environments, brands,
 //! endpoints), so the first error reported is the first a reader meets.
 
-use super::raw::{RawBrand, RawConfig, RawEndpoint, RawEnvironment, RawGateway, RawHttp, RawLlm};
+use super::raw::{
+    RawBrand, RawConfig, RawEndpoint, RawEnvironment, RawFields, RawGateway, RawHelpCenter,
+    RawHttp, RawKnowledge, RawLlm,
+};
 use super::{
     AdminCredentials, Brand, Config, ConfigError, Credential, DryRun, Endpoint, Environment,
-    GatewaySettings, HttpConfig, HttpOrigin, Limits, LlmConfig, LoadOptions, OriginPattern, Secret,
-    ZendeskBrand, MIN_ENDPOINT_TOKEN_LEN,
+    FieldsConfig, GatewaySettings, HelpCenterConfig, HttpConfig, HttpOrigin, Limits, LlmConfig,
+    LoadOptions, OriginPattern, ScheduleRef, Secret, ZendeskBrand, MIN_ENDPOINT_TOKEN_LEN,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -52,8 +55,9 @@ impl<'a> Loader<'a> {
         let gateway = self.gateway(raw.gateway)?;
         validate_limits(&raw.limits).map_err(|m| self.err("limits", m))?;
         let environments = self.environments(raw.environments)?;
-        let brands = self.brands(raw.brands, &raw.limits)?;
+        let mut brands = self.brands(raw.brands, &raw.limits)?;
         let endpoints = self.endpoints(raw.endpoints, &brands, &environments)?;
+        self.help_center_environments(&mut brands, &endpoints, &environments)?;
         Ok(Config {
             source: source.to_path_buf(),
             gateway,
@@ -336,11 +340,26 @@ impl<'a> Loader<'a> {
             None => None,
             Some(h) => Some(self.http(&format!("{key}.http"), h)?),
         };
-        let knowledge = match b.knowledge {
-            None => None,
-            Some(dir) => Some(self.knowledge(&key, &dir)?),
+        let (knowledge, help_center) = match b.knowledge {
+            None => (None, None),
+            Some(RawKnowledge::Folder(dir)) => (Some(self.knowledge(&key, &dir)?), None),
+            Some(RawKnowledge::HelpCenter(hc)) => (None, Some(self.help_center(&key, hc)?)),
         };
         let settings = self.settings(&key, b.settings)?;
+        let fields = self.fields(&key, b.fields)?;
+        let schedule = match b.schedule {
+            None => None,
+            Some(toml::Value::String(n)) if !n.trim().is_empty() => {
+                Some(ScheduleRef::Name(n.trim().to_string()))
+            }
+            Some(toml::Value::Integer(id)) if id > 0 => Some(ScheduleRef::Id(id as u64)),
+            Some(_) => {
+                return Err(self.err(
+                    &format!("{key}.schedule"),
+                    "must be a Zendesk schedule's name or id (Admin Center > Objects and rules > Schedules)",
+                ))
+            }
+        };
         Ok(Brand {
             name,
             plugin: self.resolve(&b.plugin),
@@ -352,7 +371,130 @@ impl<'a> Loader<'a> {
             llm,
             http,
             knowledge,
+            help_center,
             settings,
+            fields,
+            schedule,
+        })
+    }
+
+    /// `knowledge = { help_center = true, ... }`; `key` is `brands.X`. The environment
+    /// may be left out here and is then resolved from the brand's endpoints
+    /// ([`Loader::help_center_environments`]).
+    fn help_center(&self, key: &str, hc: RawHelpCenter) -> Result<HelpCenterConfig, ConfigError> {
+        let key = format!("{key}.knowledge");
+        if !hc.help_center {
+            return Err(self.err(
+                &format!("{key}.help_center"),
+                "must be true (or give the knowledge base as a folder: knowledge = \"folder\")",
+            ));
+        }
+        let host = match hc.host {
+            None => String::new(),
+            Some(h) if h.starts_with("https://") || h.starts_with("http://") => {
+                h.trim_end_matches('/').to_string()
+            }
+            Some(h) => {
+                return Err(self.err(
+                    &format!("{key}.host"),
+                    format!("{h:?} must start with https:// (the brand's Help Center, e.g. https://acme-shop.zendesk.com)"),
+                ))
+            }
+        };
+        let refresh_secs = hc.refresh_secs.unwrap_or(300);
+        if refresh_secs == 0 {
+            return Err(self.err(&format!("{key}.refresh_secs"), "must be at least 1"));
+        }
+        Ok(HelpCenterConfig {
+            environment: hc.environment.unwrap_or_default(),
+            host,
+            locales: hc.locales.iter().map(|l| l.trim().to_lowercase()).collect(),
+            labels: hc.labels,
+            refresh_secs,
+        })
+    }
+
+    /// Gives each Help Center knowledge base its environment (the one its brand's
+    /// endpoints use, when not named) and its host (the environment's URL, when not
+    /// given).
+    fn help_center_environments(
+        &self,
+        brands: &mut BTreeMap<String, Brand>,
+        endpoints: &BTreeMap<String, Endpoint>,
+        environments: &BTreeMap<String, Environment>,
+    ) -> Result<(), ConfigError> {
+        for (name, brand) in brands.iter_mut() {
+            let Some(hc) = brand.help_center.as_mut() else {
+                continue;
+            };
+            let key = format!("brands.{name}.knowledge.environment");
+            if hc.environment.is_empty() {
+                let used: std::collections::BTreeSet<&str> = endpoints
+                    .values()
+                    .filter(|e| &e.brand == name)
+                    .map(|e| e.environment.as_str())
+                    .collect();
+                match used.len() {
+                    1 => hc.environment = used.into_iter().next().unwrap_or_default().to_string(),
+                    0 => return Err(self.err(&key, "no endpoint serves this brand: name the environment whose Help Center to sync")),
+                    _ => return Err(self.err(&key, format!(
+                        "the brand is served in several environments ({}): name the one whose Help Center to sync",
+                        used.into_iter().collect::<Vec<_>>().join(", ")
+                    ))),
+                }
+            }
+            let Some(env) = environments.get(&hc.environment) else {
+                return Err(self.err(
+                    &key,
+                    format!(
+                        "no environment named {:?} (known: {})",
+                        hc.environment,
+                        known(environments)
+                    ),
+                ));
+            };
+            if hc.host.is_empty() {
+                hc.host = env.base_url.clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// `[brands.X.fields]`; `key` is `brands.X`. Names are checked against Zendesk when
+    /// the gateway starts (they become field ids there).
+    fn fields(&self, key: &str, raw: Option<RawFields>) -> Result<FieldsConfig, ConfigError> {
+        let Some(raw) = raw else {
+            return Ok(FieldsConfig::default());
+        };
+        if let Some(blank) = raw.allowed.iter().find(|n| n.trim().is_empty()) {
+            return Err(self.err(
+                &format!("{key}.fields.allowed"),
+                format!("{blank:?} is not a field name (use the field's title in Zendesk)"),
+            ));
+        }
+        let mut on_solve = BTreeMap::new();
+        for (name, value) in raw.on_solve {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                    value.to_string()
+                }
+                _ => {
+                    return Err(self.err(
+                        &format!("{key}.fields.on_solve.{name}"),
+                        "must be a string, number or boolean",
+                    ))
+                }
+            };
+            on_solve.insert(name, text);
+        }
+        Ok(FieldsConfig {
+            allowed: raw
+                .allowed
+                .into_iter()
+                .map(|n| n.trim().to_string())
+                .collect(),
+            on_solve,
         })
     }
 

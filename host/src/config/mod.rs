@@ -220,8 +220,68 @@ pub struct Brand {
     pub http: Option<HttpConfig>,
     /// The folder of the brand's knowledge base (Markdown articles), if it has one.
     pub knowledge: Option<PathBuf>,
+    /// The brand's Zendesk Help Center as its knowledge base, if it has one instead of
+    /// a folder (`knowledge = { help_center = true, ... }`).
+    pub help_center: Option<HelpCenterConfig>,
     /// Free-form plugin settings (`[brands.X.settings]`), all as strings.
     pub settings: BTreeMap<String, String>,
+    /// `[brands.X.fields]`: the custom ticket fields the plugin may use, and defaults.
+    pub fields: FieldsConfig,
+    /// The brand's Zendesk business hours schedule, if it has one (`schedule`).
+    pub schedule: Option<ScheduleRef>,
+}
+
+/// `[brands.X.fields]`: custom ticket fields by their title in Zendesk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldsConfig {
+    /// Fields the plugin may read and set (`allowed`).
+    pub allowed: Vec<String>,
+    /// Values set when the AI solves a ticket and the field is still empty
+    /// (`on_solve = { "Reason for contact" = "Answered by AI" }`).
+    pub on_solve: BTreeMap<String, String>,
+}
+
+impl FieldsConfig {
+    /// Whether the brand names no field at all (nothing to resolve in Zendesk).
+    pub fn is_empty(&self) -> bool {
+        self.allowed.is_empty() && self.on_solve.is_empty()
+    }
+}
+
+/// A Zendesk business hours schedule, as a brand names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleRef {
+    /// `schedule = "Support hours"`.
+    Name(String),
+    /// `schedule = 360000123`.
+    Id(u64),
+}
+
+impl fmt::Display for ScheduleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScheduleRef::Name(n) => write!(f, "{n:?}"),
+            ScheduleRef::Id(id) => write!(f, "id {id}"),
+        }
+    }
+}
+
+/// A brand's Zendesk Help Center as its knowledge base: published articles synced in
+/// the background through the Help Center API ([docs/operations.md]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpCenterConfig {
+    /// The environment whose credentials and quota the sync uses.
+    pub environment: String,
+    /// The brand's Help Center host (`https://<brand subdomain>.zendesk.com`, or a
+    /// simulator's `<base>/brands/<subdomain>`), no trailing slash; the environment's
+    /// `base_url` when not given (the account's default brand).
+    pub host: String,
+    /// Only articles in these locales (lower case, `en-us`); all when empty.
+    pub locales: Vec<String>,
+    /// Only articles with at least one of these labels; all when empty.
+    pub labels: Vec<String>,
+    /// Seconds between two syncs.
+    pub refresh_secs: u64,
 }
 
 /// `[brands.X.llm]`: an OpenAI-compatible Chat Completions endpoint for the brand's plugin.

@@ -158,9 +158,43 @@ pub(super) struct RawBrand {
     pub(super) allowed_groups: Vec<u64>,
     pub(super) llm: Option<RawLlm>,
     pub(super) http: Option<RawHttp>,
-    pub(super) knowledge: Option<PathBuf>,
+    pub(super) knowledge: Option<RawKnowledge>,
     #[serde(default)]
     pub(super) settings: toml::Table,
+    pub(super) fields: Option<RawFields>,
+    /// A schedule's name (string) or id (integer).
+    pub(super) schedule: Option<toml::Value>,
+}
+
+/// `knowledge = "folder"` or `knowledge = { help_center = true, ... }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawKnowledge {
+    Folder(PathBuf),
+    HelpCenter(RawHelpCenter),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHelpCenter {
+    pub(super) help_center: bool,
+    pub(super) host: Option<String>,
+    pub(super) environment: Option<String>,
+    #[serde(default)]
+    pub(super) locales: Vec<String>,
+    #[serde(default)]
+    pub(super) labels: Vec<String>,
+    pub(super) refresh_secs: Option<u64>,
+}
+
+/// `[brands.X.fields]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFields {
+    #[serde(default)]
+    pub(super) allowed: Vec<String>,
+    #[serde(default)]
+    pub(super) on_solve: toml::Table,
 }
 
 #[derive(Deserialize)]

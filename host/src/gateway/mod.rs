@@ -2,10 +2,12 @@
 //! each brand's current plugin, the inbox and the audit trail. Built once by
 //! [`Gateway::start`]; the HTTP server and the workers hold an `Arc` of it.
 
+mod accounts;
 mod brands;
 mod environments;
 mod quarantine;
 
+pub use accounts::{resolve_schedule, Accounts};
 pub use brands::{BrandRuntime, PluginStatus, ReloadResult};
 pub use environments::{identify_seat, EnvironmentRuntime};
 pub use quarantine::Quarantine;
@@ -46,6 +48,8 @@ pub struct Gateway {
     /// endpoint itself spares every notification a copy of it.
     endpoint_index: ArcSwap<HashMap<[u8; 32], Arc<crate::config::Endpoint>>>,
     environments: ArcSwap<BTreeMap<String, Arc<EnvironmentRuntime>>>,
+    /// Each brand's custom fields and business hours, per environment.
+    accounts: ArcSwap<Accounts>,
     /// Load status per brand (last error, failures), for `/admin/plugins`.
     status: std::sync::Mutex<BTreeMap<String, PluginStatus>>,
     client_options: ClientOptions,
@@ -60,6 +64,8 @@ pub struct Gateway {
     pub audit: Arc<AuditLog>,
     /// The catch-up sweep's cursor per environment.
     pub sweep: Arc<SweepCursors>,
+    /// The Help Center sync's cursors and articles.
+    pub help_center: Arc<crate::store::help_center::HelpCenterStore>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Wakes idle workers when a notification arrives.
@@ -95,6 +101,7 @@ impl Gateway {
         let override_store = Arc::new(OverrideStore::open(&db)?);
         let overrides = override_store.load()?;
         let sweep = Arc::new(SweepCursors::open(&db)?);
+        let help_center = Arc::new(crate::store::help_center::HelpCenterStore::open(&db)?);
 
         let engine = PluginEngine::new(&EnginePolicy::for_config(&config))?;
         let loader = PluginLoader::with_cache(
@@ -104,6 +111,7 @@ impl Gateway {
         let metrics = Arc::new(Metrics::default());
         let environments =
             connect_environments(&config, &BTreeMap::new(), &options.client, &metrics).await?;
+        let accounts = accounts::load_accounts(&config, &environments).await?;
         let brands = load_brands(&config, &loader, &BTreeMap::new(), &metrics)?;
         let recovered = inbox.recover()?;
         if recovered > 0 {
@@ -118,6 +126,7 @@ impl Gateway {
             brands: ArcSwap::from_pointee(brands),
             endpoint_index: ArcSwap::from_pointee(endpoint_index),
             environments: ArcSwap::from_pointee(environments),
+            accounts: ArcSwap::from_pointee(accounts),
             status: Default::default(),
             client_options: options.client,
             quarantine: Quarantine::default(),
@@ -126,6 +135,7 @@ impl Gateway {
             inbox: Inbox::open(inbox)?,
             audit,
             sweep,
+            help_center,
             metrics,
             work_available: Notify::new(),
             shutting_down: AtomicBool::new(false),
@@ -167,6 +177,20 @@ impl Gateway {
         self.environments.load().get(name).cloned()
     }
 
+    /// A brand's custom fields and business hours in an environment (none configured:
+    /// empty).
+    pub fn account(
+        &self,
+        brand: &str,
+        environment: &str,
+    ) -> Arc<crate::capabilities::BrandAccount> {
+        self.accounts
+            .load()
+            .get(&(brand.to_string(), environment.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The load status of each brand's plugin.
     pub fn plugin_status(&self) -> BTreeMap<String, PluginStatus> {
         self.status
@@ -195,6 +219,7 @@ impl Gateway {
             &self.metrics,
         )
         .await?;
+        let accounts = accounts::load_accounts(&next, &environments).await?;
         let gw = self.clone();
         let next_for_load = next.clone();
         let previous = self.brands.load_full();
@@ -205,6 +230,7 @@ impl Gateway {
         // Swap in an order where every lookup finds its target: environments and brands
         // first, then the endpoints that point at them, then the config.
         self.environments.store(Arc::new(environments));
+        self.accounts.store(Arc::new(accounts));
         self.brands.store(Arc::new(brands));
         self.endpoint_index.store(Arc::new(index_endpoints(&next)));
         self.config.store(Arc::new(next));

@@ -2,6 +2,7 @@
 //! [`watch`] reloads what changes on disk; [`sweep`] catches up on notifications
 //! Zendesk lost.
 
+pub mod help_center_sync;
 pub mod listener;
 pub mod lock;
 mod retention;
@@ -32,6 +33,7 @@ pub struct RunningGateway {
     retention: JoinHandle<()>,
     /// Held until the gateway has stopped: one gateway per data folder.
     _lock: lock::DataDirLock,
+    help_center: Option<crate::service::help_center_sync::HelpCenterSync>,
 }
 
 impl RunningGateway {
@@ -55,6 +57,9 @@ impl RunningGateway {
         self.gateway.begin_shutdown();
         self.retention.abort();
         self.sweeper.abort();
+        // The Help Center sync holds nothing a restart needs: its cursor and articles
+        // are stored after each sync.
+        self.help_center.take();
         let workers = async { while self.workers.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, workers).await.is_err() {
             tracing::warn!(grace_ms = grace.as_millis() as u64,
@@ -94,6 +99,7 @@ pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<Run
         }
     };
     let retention = tokio::spawn(retention::run(gateway.clone()));
+    let help_center = Some(crate::service::help_center_sync::spawn(gateway.clone()));
     tracing::info!(%addr, max_connections = limits.max_connections, "gateway listening");
     Ok(RunningGateway {
         addr,
@@ -105,6 +111,7 @@ pub async fn launch(config: Config, options: StartOptions) -> anyhow::Result<Run
         _watcher: watcher,
         retention,
         _lock: lock,
+        help_center,
     })
 }
 

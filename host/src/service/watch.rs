@@ -171,7 +171,7 @@ async fn handle_changes(gw: &Arc<Gateway>, changed: &BTreeSet<PathBuf>) {
         let Some(kb) = runtime.capabilities.knowledge.clone() else {
             continue;
         };
-        let Ok(dir) = std::fs::canonicalize(kb.dir()) else {
+        let Some(Ok(dir)) = kb.dir().map(std::fs::canonicalize) else {
             continue;
         };
         if changed.iter().any(|p| p.starts_with(&dir)) {

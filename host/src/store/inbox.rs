@@ -219,6 +219,24 @@ const MIGRATIONS: &[&str] = &[
         mode TEXT,              -- NULL: back to the config
         set_by TEXT NOT NULL, set_at TEXT NOT NULL
     );",
+    // The Help Center sync (`store::help_center`): per brand the incremental export's
+    // cursor and the articles indexed, so a restart indexes at once and resumes.
+    // IF NOT EXISTS: a database written by a build that created these tables at open
+    // keeps its rows.
+    "CREATE TABLE IF NOT EXISTS help_center_sync (
+        brand      TEXT PRIMARY KEY,
+        config_key TEXT NOT NULL,
+        cursor     INTEGER NOT NULL,
+        synced_at  INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS help_center_articles (
+        brand TEXT NOT NULL,
+        id    INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        url   TEXT NOT NULL,
+        body  TEXT NOT NULL,
+        PRIMARY KEY (brand, id)
+    );",
 ];
 
 /// Brings the schema at `conn` up to date (see [`MIGRATIONS`]). The audit table is

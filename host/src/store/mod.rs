@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod files;
 pub mod group_commit;
+pub mod help_center;
 pub mod inbox;
 pub mod overrides;
 pub mod report;

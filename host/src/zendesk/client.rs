@@ -344,6 +344,46 @@ impl ZendeskClient {
         same_origin(&self.inner.base_url, link)
     }
 
+    /// A GET on `base` (a host of the same account, e.g. a brand's Help Center, which
+    /// answers on the brand's own host) with the environment's credentials, rate
+    /// limiter (so it counts against the environment's quota like every other call) and
+    /// retries. `path_or_url` is a path or a paging link, which must be on `base`'s
+    /// origin and under its path (parsed, as for [`Self::same_origin`]): the seat's
+    /// credentials go to no other host.
+    pub async fn get_json_at<T: DeserializeOwned>(
+        &self,
+        base: &str,
+        path_or_url: &str,
+    ) -> Result<T, ZendeskError> {
+        let url = if path_or_url.starts_with('/') {
+            format!("{base}{path_or_url}")
+        } else if same_origin(&format!("{}/", base.trim_end_matches('/')), path_or_url) {
+            path_or_url.to_string()
+        } else {
+            return Err(ZendeskError {
+                kind: ZendeskErrorKind::Unexpected,
+                call: format!("GET {path_or_url}"),
+                status: "-".into(),
+                message: format!("the link points outside {base}"),
+                details: Vec::new(),
+                retry_after: None,
+            });
+        };
+        self.request(Method::GET, &url, None).await
+    }
+
+    /// The environment's base URL (`https://acme.zendesk.com`).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The path of `url` from `/api/` on, for log lines and metrics: the same call gets
+    /// the same name on the environment's own host and on a brand's Help Center host
+    /// (same account, same credentials, same quota), whatever that host's own prefix.
+    fn call_path<'u>(&self, url: &'u str) -> &'u str {
+        let rest = url.strip_prefix(&self.inner.base_url).unwrap_or(url);
+        rest.find("/api/").map_or(rest, |i| &rest[i..])
+    }
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ZendeskError> {
         let url = format!("{}{path}", self.inner.base_url);
         self.request(Method::GET, &url, None).await
@@ -371,10 +411,8 @@ impl ZendeskClient {
         body: Option<serde_json::Value>,
         budget: Option<&UpdateBudget>,
     ) -> Result<T, ZendeskError> {
-        let call = format!(
-            "{method} {}",
-            url.strip_prefix(&self.inner.base_url).unwrap_or(url)
-        );
+        let path = self.call_path(url);
+        let call = format!("{method} {path}");
         let opts = &self.inner.options;
         let mut attempt = 0u32;
         loop {
@@ -390,7 +428,6 @@ impl ZendeskClient {
             if let Some(b) = &body {
                 req = req.header(CONTENT_TYPE, "application/json").json(b);
             }
-            let path = url.strip_prefix(&self.inner.base_url).unwrap_or(url);
             let err = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();

@@ -5,9 +5,11 @@
 //! holds the AI seat and what one run has read, shared by the host's guards and the
 //! plugin. [`budget`] keeps ticket updates within Zendesk's Update Ticket limits.
 
+pub mod account;
 pub mod budget;
 mod client;
 mod error;
+pub mod help_center;
 pub mod reads;
 mod types;
 
@@ -15,4 +17,4 @@ pub use reads::{ReadCache, Seat};
 
 pub use client::{ClientOptions, SearchPage, ZendeskClient};
 pub use error::{ZendeskError, ZendeskErrorKind};
-pub use types::{Comment, Ticket, TicketUpdate, TicketUpdateComment, User, Via};
+pub use types::{Comment, CustomFieldValue, Ticket, TicketUpdate, TicketUpdateComment, User, Via};

@@ -51,6 +51,19 @@ pub struct Ticket {
     /// covers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment_count: Option<u64>,
+    /// Custom field values, `[{id, value}]` (Zendesk lists every active field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<CustomFieldValue>,
+}
+
+/// One custom field's value on a ticket, or in an update (`{"id": N, "value": ...}`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct CustomFieldValue {
+    /// The ticket field's id.
+    pub id: u64,
+    /// A string, number, boolean, list of strings (multi-select) or null.
+    #[serde(default)]
+    pub value: serde_json::Value,
 }
 
 /// The `via` object: the channel a ticket or comment came through.
@@ -126,6 +139,9 @@ pub struct TicketUpdate {
     /// The complete new tag list (Zendesk replaces the list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Custom field values to set (only the fields listed change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<Vec<CustomFieldValue>>,
     /// Ask Zendesk to refuse (409) if the ticket changed since `updated_stamp`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safe_update: Option<bool>,
@@ -142,6 +158,7 @@ impl TicketUpdate {
             && self.group_id.is_none()
             && self.status.is_none()
             && self.tags.is_none()
+            && self.custom_fields.is_none()
     }
 }
 

@@ -14,6 +14,11 @@
 //!    refund, a discount, a replacement... or a figure such as "within 2 days" that no
 //!    article gives) is not sent; the note shows the draft to the agent.
 //!
+//! A hand-off outside the brand's business hours (its Zendesk schedule, `hours`) tells
+//! the customer when a person will answer ("a person from our team will answer from
+//! Monday 9:00") instead of leaving them waiting in silence; within business hours, or
+//! when there is a draft for the agent to see, it writes the internal note.
+//!
 //! Everything but the host calls is pure functions, unit-tested natively.
 
 #![warn(missing_docs)]
@@ -21,8 +26,8 @@
 use gateway_plugin_sdk::llm::{self, CompletionRequest, LlmError, Message, Role};
 use gateway_plugin_sdk::text::{first_name, matched_keywords, words};
 use gateway_plugin_sdk::{
-    export_plugin, knowledge, setting_number, setting_or, ticket, Article, Conversation, Event,
-    Guest, HostResultExt, Outcome, Plan, Status, TicketInfo,
+    export_plugin, hours, knowledge, setting_number, setting_or, ticket, Article, BusinessHours,
+    Conversation, Event, Guest, HostResultExt, Outcome, Plan, Status, TicketInfo,
 };
 
 /// The brand's settings the plugin reads.
@@ -82,11 +87,13 @@ impl Guest for LlmAgent {
         let conversation = Conversation::load().context("reading the comments")?;
         let name = ticket::get_user(ticket.requester_id).ok().map(|u| u.name);
         let settings = AgentSettings::load();
+        let hours = hours::status();
         let (plan, outcome) = run(
             &ticket,
             &conversation,
             name.as_deref(),
             &settings,
+            hours.as_ref(),
             |q| knowledge::search(q, 3),
             llm::complete,
         );
@@ -103,6 +110,7 @@ pub fn run(
     conversation: &Conversation,
     requester_name: Option<&str>,
     settings: &AgentSettings,
+    hours: Option<&BusinessHours>,
     search: impl FnOnce(&str) -> Vec<Article>,
     complete: impl FnOnce(&CompletionRequest) -> Result<llm::Completion, LlmError>,
 ) -> (Plan, Outcome) {
@@ -119,7 +127,14 @@ pub fn run(
     }
     let question = conversation.question(ticket);
     if let Some((tag, why)) = guardrail_before(&question, settings) {
-        return hand_off(ticket, conversation, &why, tag, None);
+        return hand_off(
+            ticket,
+            conversation,
+            &why,
+            tag,
+            None,
+            (hours, name, settings),
+        );
     }
     let articles: Vec<Article> = search(&question)
         .into_iter()
@@ -132,6 +147,7 @@ pub fn run(
             "no knowledge-base article covers the question",
             "ai_no_article",
             None,
+            (hours, name, settings),
         );
     }
     let request = prompt(conversation, &articles, name, settings);
@@ -139,7 +155,14 @@ pub fn run(
         Ok(c) => c.text.trim().to_string(),
         Err(e) => {
             let why = format!("the language model failed ({})", describe_llm_error(&e));
-            return hand_off(ticket, conversation, &why, "ai_model_error", None);
+            return hand_off(
+                ticket,
+                conversation,
+                &why,
+                "ai_model_error",
+                None,
+                (hours, name, settings),
+            );
         }
     };
     if draft.is_empty() || draft.contains(HANDOFF_WORD) {
@@ -149,6 +172,7 @@ pub fn run(
             "the model found no answer in the articles",
             "ai_no_answer",
             None,
+            (hours, name, settings),
         );
     }
     if let Some(why) = unsupported_promise(&draft, &articles, &question) {
@@ -158,6 +182,7 @@ pub fn run(
             &why,
             "ai_unsupported_promise",
             Some(&draft),
+            (hours, name, settings),
         );
     }
     let plan = Plan::new()
@@ -468,13 +493,50 @@ fn describe_llm_error(e: &LlmError) -> String {
     }
 }
 
+/// What a hand-off tells the customer: when the team is closed, when a person will
+/// answer. `None` within business hours or without a schedule (the note then is the
+/// hand-off; a human picks the ticket up soon).
+pub fn closed_message(
+    hours: Option<&BusinessHours>,
+    name: Option<&str>,
+    settings: &AgentSettings,
+) -> Option<String> {
+    let h = hours.filter(|h| !h.open_now)?;
+    let when = h.next_opening_text.as_deref()?;
+    let hello = name.map_or_else(|| "Hello,".to_string(), |n| format!("Hi {n},"));
+    Some(format!(
+        "{hello}\n\nthank you for your message. Our team is not working right now; a person from our team will answer from {when} ({}).\n\n{}",
+        h.time_zone, settings.brand_name
+    ))
+}
+
 fn hand_off(
     ticket: &TicketInfo,
     conversation: &Conversation,
     why: &str,
     tag: &str,
     draft: Option<&str>,
+    (hours, name, settings): (Option<&BusinessHours>, Option<&str>, &AgentSettings),
 ) -> (Plan, Outcome) {
+    // Outside business hours the customer hears when a person will answer. One update
+    // carries one comment, so the reason then goes in the tags and the outcome; a draft
+    // the agent must see keeps the note.
+    if let (None, Some(message)) = (draft, closed_message(hours, name, settings)) {
+        let mut plan = Plan::new()
+            .reply(message)
+            .tag("needs_human")
+            .tag(tag)
+            .tag("ai_after_hours");
+        if ticket.assignee_id == Some(conversation.seat_id()) {
+            plan = plan.unassign();
+        }
+        return (
+            plan,
+            Outcome::HandedOff(format!(
+                "{why} (outside business hours; the customer was told when a person answers)"
+            )),
+        );
+    }
     let mut note = format!("The AI assistant did not answer: {why}. Please take this ticket over.");
     if let Some(d) = draft {
         note.push_str("\n\nIts draft, NOT sent:\n");
@@ -554,9 +616,59 @@ mod tests {
             &convo(body),
             Some("Sam Lee"),
             &AgentSettings::default(),
+            None,
             |_| vec![returns()],
             answer(reply),
         )
+    }
+
+    fn closed_until_monday() -> BusinessHours {
+        BusinessHours {
+            schedule: "Support hours".into(),
+            time_zone: "London".into(),
+            open_now: false,
+            next_opening: Some("2026-03-09T09:00:00+00:00".into()),
+            next_opening_text: Some("Monday 9:00".into()),
+            closes_at: None,
+        }
+    }
+
+    #[test]
+    fn a_hand_off_after_hours_tells_the_customer_when_a_person_answers() {
+        let hours = closed_until_monday();
+        let (plan, outcome) = run(
+            &ticket("Help"),
+            &convo("I want to speak to a real person now"),
+            Some("Sam Lee"),
+            &AgentSettings::default(),
+            Some(&hours),
+            |_| vec![returns()],
+            answer("unused"),
+        );
+        assert!(matches!(outcome, Outcome::HandedOff(_)), "{outcome:?}");
+        let reply = plan.reply_text().unwrap();
+        assert!(
+            reply.contains("from Monday 9:00") && reply.contains("Hi Sam"),
+            "{reply}"
+        );
+        assert!(plan.note_text().is_none());
+        // Within business hours the note is the hand-off.
+        let open = BusinessHours {
+            open_now: true,
+            next_opening: None,
+            next_opening_text: None,
+            ..hours
+        };
+        let (plan, _) = run(
+            &ticket("Help"),
+            &convo("I want to speak to a real person now"),
+            Some("Sam Lee"),
+            &AgentSettings::default(),
+            Some(&open),
+            |_| vec![returns()],
+            answer("unused"),
+        );
+        assert!(plan.reply_text().is_none() && plan.note_text().is_some());
     }
 
     #[test]
@@ -616,6 +728,7 @@ mod tests {
             &convo("Can I return my boots?"),
             None,
             &AgentSettings::default(),
+            None,
             |_| vec![returns()],
             |_| Err(LlmError::Timeout),
         );

@@ -41,7 +41,7 @@ pub mod log;
 pub mod plan;
 pub mod text;
 
-/// Bindings generated from `wit/plugin.wit` (package `zendesk-gateway:plugin@0.2.0`,
+/// Bindings generated from `wit/plugin.wit` (package `zendesk-gateway:plugin@0.3.0`,
 /// world `brand-plugin`).
 ///
 /// Their documentation comes from the WIT file. Plugins usually reach them through the
@@ -61,10 +61,13 @@ pub mod bindings {
 }
 
 pub use bindings::exports::zendesk_gateway::plugin::handler::Guest;
-pub use bindings::zendesk_gateway::plugin::{actions, knowledge, llm, settings, ticket, types};
+pub use bindings::zendesk_gateway::plugin::{
+    actions, fields, hours, knowledge, llm, settings, ticket, types,
+};
 
 pub use actions::{Assignee, Status};
 pub use conversation::Conversation;
+pub use hours::BusinessHours;
 pub use knowledge::Article;
 pub use plan::Plan;
 pub use ticket::{Comment, TicketInfo, User};

@@ -12,8 +12,8 @@
 
 use gateway_plugin_sdk::text::{first_name, is_gratitude_only, matched_keywords};
 use gateway_plugin_sdk::{
-    export_plugin, log, ticket, Conversation, Event, Guest, HostResultExt, Outcome, Plan, Status,
-    TicketInfo,
+    export_plugin, fields, log, setting_or, ticket, Conversation, Event, Guest, HostResultExt,
+    Outcome, Plan, Status, TicketInfo,
 };
 
 /// A kind of ticket, recognised by keywords.
@@ -95,6 +95,7 @@ impl Guest for Triage {
 
         let (plan, outcome) = decide(&ticket, &conversation, requester_name);
         plan.stage().context("staging the triage")?;
+        record_category(&plan);
 
         let ticket_id = event.ticket_id.to_string();
         log::with_fields(
@@ -107,6 +108,41 @@ impl Guest for Triage {
 }
 
 export_plugin!(Triage);
+
+/// With the `category_field` setting naming a custom field the brand allows (WIT 0.3.0
+/// `fields`), records the first category there when the field is still empty, so
+/// Zendesk views and reports can use it. A refusal (the field is not allowed, or the
+/// category is not one of its options) is only logged: the triage itself stands.
+fn record_category(plan: &Plan) {
+    let field = setting_or("category_field", "");
+    if field.is_empty() {
+        return;
+    }
+    let Some(category) = plan
+        .tags
+        .iter()
+        .find(|t| *t != TRIAGED_TAG && *t != SOLVED_TAG && *t != "urgent")
+    else {
+        return;
+    };
+    match fields::get(&field) {
+        Ok(None) => {
+            if let Err(e) = fields::set(&field, category) {
+                log::with_fields(
+                    log::Level::Warn,
+                    "category not recorded",
+                    &[("error", &format!("{e:?}"))],
+                );
+            }
+        }
+        Ok(Some(_)) => {}
+        Err(e) => log::with_fields(
+            log::Level::Warn,
+            "category field unreadable",
+            &[("error", &format!("{e:?}"))],
+        ),
+    }
+}
 
 /// Decides what to do with the ticket: the whole behaviour of the plugin.
 ///

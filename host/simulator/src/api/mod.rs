@@ -196,7 +196,16 @@ fn process(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let user = st.desk.authenticate(auth);
-    let segments: Vec<&str> = match req.uri.path().strip_prefix("/api/v2/") {
+    // A brand's own host, as the simulator serves it: `/brands/<subdomain>/api/v2/...`
+    // (see `help_center.rs`).
+    let (brand_host, path) = match req.uri.path().strip_prefix("/brands/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((sub, tail)) => (Some(sub.to_string()), format!("/{tail}")),
+            None => return reply_for_error(ApiError::InvalidEndpoint),
+        },
+        None => (None, req.uri.path().to_string()),
+    };
+    let segments: Vec<&str> = match path.strip_prefix("/api/v2/") {
         Some(rest) => rest.trim_end_matches('/').split('/').collect(),
         None => return reply_for_error(ApiError::InvalidEndpoint),
     };
@@ -221,6 +230,28 @@ fn process(
                 return reply_for_error(ApiError::TooManyRequests { retry_after });
             }
         }
+    }
+    if segments.first() == Some(&"help_center") {
+        if method != Method::GET {
+            return reply_for_error(ApiError::InvalidEndpoint);
+        }
+        let (brand, host) = match &brand_host {
+            Some(sub) if st.directory.has_subdomain(sub) => {
+                (sub.clone(), format!("{base}/brands/{sub}"))
+            }
+            Some(_) => return reply_for_error(ApiError::InvalidEndpoint),
+            None => (st.directory.default_subdomain(), base.to_string()),
+        };
+        return match st
+            .help_center
+            .route(&brand, &host, &segments[1..], &req.query)
+        {
+            Ok(v) => Reply::json(200, v),
+            Err(e) => reply_for_error(e),
+        };
+    }
+    if brand_host.is_some() {
+        return reply_for_error(ApiError::InvalidEndpoint);
     }
     match routes::route(
         st, base, actor, method, &segments, &req.query, headers, body,

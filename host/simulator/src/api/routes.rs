@@ -134,6 +134,11 @@ fn route_account(
     let r = &mut st.rules;
     match (method.as_str(), segments) {
         ("GET", ["brands"]) => Ok(Reply::json(200, d.list_brands(base))),
+        ("GET", ["ticket_fields"]) => Ok(Reply::json(200, st.catalog.list_fields(base))),
+        ("GET", ["ticket_forms"]) => Ok(Reply::json(200, st.catalog.list_forms(base))),
+        ("GET", ["business_hours", "schedules"]) => {
+            Ok(Reply::json(200, st.catalog.list_schedules()))
+        }
         ("GET", ["groups"]) => Ok(Reply::json(200, d.list_groups(query, base)?)),
         ("GET", ["group_memberships"]) => Ok(Reply::json(
             200,

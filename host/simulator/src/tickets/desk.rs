@@ -100,6 +100,8 @@ pub(crate) struct Desk {
     pub(super) tickets: BTreeMap<u64, Ticket>,
     pub(super) seat_group_ids: Option<Vec<u64>>,
     pub(super) required_on_solve: Vec<u64>,
+    /// Every custom field's id: a ticket lists each (null when unset).
+    field_ids: Vec<u64>,
     pub(super) next_ticket_id: u64,
     /// Comments are audit events in Zendesk, so comment ids and event ids come
     /// from one global sequence (a comment's id is its event's id).
@@ -125,9 +127,21 @@ impl Desk {
             tickets: BTreeMap::new(),
             seat_group_ids: config.seat_group_ids.clone(),
             required_on_solve: config.required_on_solve.clone(),
+            field_ids: Vec::new(),
             next_ticket_id: 1,
             next_event_id: 10_001,
             next_audit_id: 50_001,
+        }
+    }
+
+    /// The account's custom fields: `ids` are listed on every ticket, `required` must
+    /// have a value to solve (besides `required_on_solve`).
+    pub(crate) fn use_fields(&mut self, ids: Vec<u64>, required: Vec<u64>) {
+        self.field_ids = ids;
+        for id in required {
+            if !self.required_on_solve.contains(&id) {
+                self.required_on_solve.push(id);
+            }
         }
     }
 
@@ -197,6 +211,7 @@ impl Desk {
         let mut fields: BTreeMap<u64, Value> = self
             .required_on_solve
             .iter()
+            .chain(&self.field_ids)
             .map(|id| (*id, Value::Null))
             .collect();
         fields.extend(t.custom_fields.iter().map(|(k, v)| (*k, v.clone())));

@@ -4,9 +4,9 @@
 
 use super::super::grants;
 use crate::config::{DraftsIn, Limits, Mode};
-use crate::zendesk::{Ticket, TicketUpdate, TicketUpdateComment};
+use crate::zendesk::{CustomFieldValue, Ticket, TicketUpdate, TicketUpdateComment};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A change of assignee a plugin staged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,6 +60,18 @@ pub struct Staged {
     pub remove_tags: BTreeSet<String>,
     /// The last status asked for.
     pub status: Option<StagedStatus>,
+    /// Custom field values by field id (the last one asked for each).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<u64, StagedField>,
+}
+
+/// A custom field value a plugin staged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StagedField {
+    /// The field's title, for the audit trail.
+    pub name: String,
+    /// The value as Zendesk stores it.
+    pub value: serde_json::Value,
 }
 
 pub use super::super::grants::{Refused, HANDOFF_ERROR_TAG};
@@ -166,6 +178,17 @@ impl Staged {
         Ok(())
     }
 
+    /// Stages a custom field's value (already checked against the field).
+    pub fn set_field(&mut self, id: u64, name: &str, value: serde_json::Value) {
+        self.fields.insert(
+            id,
+            StagedField {
+                name: name.to_string(),
+                value,
+            },
+        );
+    }
+
     /// True when nothing was staged.
     pub fn is_empty(&self) -> bool {
         *self == Staged::default()
@@ -175,13 +198,16 @@ impl Staged {
     ///
     /// In Listening Mode nothing customer-visible is sent: the reply becomes an internal
     /// draft note and a status change is only described in it. Tags and assignment stay:
-    /// they are invisible to the requester.
+    /// they are invisible to the requester, and so are custom fields. A solve fills the
+    /// fields of `on_solve` (field id, value) that are still empty, so Zendesk's
+    /// "required to solve" does not refuse it.
     pub fn to_update(
         &self,
         ticket: &Ticket,
         seat_id: u64,
         mode: Mode,
         drafts: DraftsIn,
+        on_solve: &[(u64, serde_json::Value)],
     ) -> TicketUpdate {
         let mut update = TicketUpdate {
             safe_update: Some(true),
@@ -259,6 +285,41 @@ impl Staged {
                 update.tags = Some(tags);
             }
         }
+        let mut fields: BTreeMap<u64, serde_json::Value> = self
+            .fields
+            .iter()
+            .map(|(id, f)| (*id, f.value.clone()))
+            .collect();
+        if update.status.as_deref() == Some("solved") {
+            for (id, value) in on_solve {
+                let current = ticket
+                    .custom_fields
+                    .iter()
+                    .find(|c| c.id == *id)
+                    .map(|c| &c.value);
+                let empty = current.is_none_or(crate::capabilities::fields::is_empty);
+                if empty && !fields.contains_key(id) {
+                    fields.insert(*id, value.clone());
+                }
+            }
+        }
+        // Only what differs from the ticket as read: an update that changes nothing is
+        // skipped.
+        fields.retain(|id, v| {
+            ticket
+                .custom_fields
+                .iter()
+                .find(|c| c.id == *id)
+                .is_none_or(|c| &c.value != v)
+        });
+        if !fields.is_empty() {
+            update.custom_fields = Some(
+                fields
+                    .into_iter()
+                    .map(|(id, value)| CustomFieldValue { id, value })
+                    .collect(),
+            );
+        }
         update
     }
 }
@@ -289,6 +350,7 @@ mod tests {
             9000,
             Mode::Live,
             DraftsIn::Note,
+            &[],
         );
         assert!(u.comment.as_ref().unwrap().public);
         assert_eq!(u.tags, Some(vec!["keep".into(), "billing_issue".into()]));
@@ -304,7 +366,7 @@ mod tests {
         let mut s = Staged::default();
         s.reply("Hello".into(), &l).unwrap();
         s.status = Some(StagedStatus::Solved);
-        let u = s.to_update(&ticket(&[], None), 1, Mode::Listening, DraftsIn::Note);
+        let u = s.to_update(&ticket(&[], None), 1, Mode::Listening, DraftsIn::Note, &[]);
         let c = u.comment.unwrap();
         assert!(!c.public);
         assert!(c.body.starts_with(DRAFT_HEADER) && c.body.contains("Hello"));
@@ -350,12 +412,55 @@ mod tests {
     }
 
     #[test]
+    fn a_solve_fills_empty_required_fields_with_the_defaults_once() {
+        let reason = 360001u64;
+        let mut t = ticket(&[], None);
+        t.custom_fields = vec![CustomFieldValue {
+            id: reason,
+            value: serde_json::Value::Null,
+        }];
+        let defaults = [(reason, serde_json::json!("answered_by_ai"))];
+        let mut s = Staged {
+            status: Some(StagedStatus::Solved),
+            ..Default::default()
+        };
+        let u = s.to_update(&t, 1, Mode::Live, DraftsIn::Note, &defaults);
+        assert_eq!(
+            u.custom_fields,
+            Some(vec![CustomFieldValue {
+                id: reason,
+                value: serde_json::json!("answered_by_ai")
+            }])
+        );
+        // The plugin's own value wins over the default.
+        s.set_field(reason, "Reason for contact", serde_json::json!("billing"));
+        let u = s.to_update(&t, 1, Mode::Live, DraftsIn::Note, &defaults);
+        assert_eq!(u.custom_fields.unwrap()[0].value, "billing");
+        // No solve, no default; listening mode solves nothing.
+        let open = Staged {
+            status: Some(StagedStatus::Open),
+            ..Default::default()
+        };
+        assert!(open
+            .to_update(&t, 1, Mode::Live, DraftsIn::Note, &defaults)
+            .custom_fields
+            .is_none());
+        assert!(Staged {
+            status: Some(StagedStatus::Solved),
+            ..Default::default()
+        }
+        .to_update(&t, 1, Mode::Listening, DraftsIn::Note, &defaults)
+        .custom_fields
+        .is_none());
+    }
+
+    #[test]
     fn unassign_leaves_an_unassigned_ticket_alone() {
         let s = Staged {
             assignee: Some(AssigneeChange::Unassign),
             ..Default::default()
         };
-        let u = s.to_update(&ticket(&[], None), 1, Mode::Live, DraftsIn::Note);
+        let u = s.to_update(&ticket(&[], None), 1, Mode::Live, DraftsIn::Note, &[]);
         assert!(u.is_empty());
     }
 }

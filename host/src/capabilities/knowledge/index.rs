@@ -1,11 +1,13 @@
-//! A brand's knowledge base: a folder of Markdown articles, ranked with BM25 (the `bm25`
-//! crate: English stemming and stop words), rebuilt when the folder changes.
+//! A brand's knowledge base: a folder of Markdown articles, or the articles of its
+//! Zendesk Help Center (synced by `service::help_center_sync`), ranked with BM25 (the
+//! `bm25` crate: English stemming and stop words), rebuilt when they change.
 //!
 //! An article is one `.md` file anywhere under the folder. Its id is its path inside the
 //! folder without `.md` (`shipping/returns`), its title the first `# ` heading (or the
 //! file name), and a line `url: https://...` gives the link customers should get. The
 //! title counts twice in the ranking: customers' words match titles more often than prose.
 
+use crate::config::HelpCenterConfig;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use bm25::{Language, SearchEngine, SearchEngineBuilder};
@@ -75,6 +77,16 @@ pub struct KnowledgeIndex {
 }
 
 impl KnowledgeIndex {
+    /// Indexes `articles` (CPU work: call it off the async threads).
+    pub fn from_articles(articles: Vec<Arc<Article>>) -> KnowledgeIndex {
+        let documents = articles.iter().enumerate().map(|(i, a)| {
+            bm25::Document::new(i as u32, format!("{} {} {}", a.title, a.title, a.body))
+        });
+        let engine =
+            SearchEngineBuilder::<u32>::with_documents(Language::English, documents).build();
+        KnowledgeIndex { articles, engine }
+    }
+
     /// Reads every article under `dir` and indexes them.
     pub fn build(dir: &Path) -> anyhow::Result<KnowledgeIndex> {
         let mut files = Vec::new();
@@ -98,12 +110,7 @@ impl KnowledgeIndex {
             };
             articles.push(Arc::new(parse_article(dir, &file, text)));
         }
-        let documents = articles.iter().enumerate().map(|(i, a)| {
-            bm25::Document::new(i as u32, format!("{} {} {}", a.title, a.title, a.body))
-        });
-        let engine =
-            SearchEngineBuilder::<u32>::with_documents(Language::English, documents).build();
-        Ok(KnowledgeIndex { articles, engine })
+        Ok(KnowledgeIndex::from_articles(articles))
     }
 
     /// The best `limit` articles for `query`, best first. Only the [`bound_query`] part
@@ -137,12 +144,21 @@ impl KnowledgeIndex {
     }
 }
 
-/// A brand's knowledge base: the folder and its current index, swapped whole on reload so
-/// that a search never sees half a folder.
+/// Where a knowledge base's articles come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KnowledgeSource {
+    /// A folder of Markdown articles, reloaded when it changes.
+    Folder(PathBuf),
+    /// The brand's Zendesk Help Center, synced in the background.
+    HelpCenter(HelpCenterConfig),
+}
+
+/// A brand's knowledge base: its source and its current index, swapped whole on reload so
+/// that a search never sees half a folder or half a sync.
 #[derive(Clone)]
 pub struct KnowledgeBase {
     brand: String,
-    dir: PathBuf,
+    source: KnowledgeSource,
     index: Arc<ArcSwap<KnowledgeIndex>>,
 }
 
@@ -153,14 +169,44 @@ impl KnowledgeBase {
         tracing::info!(brand, folder = %dir.display(), articles = index.len(), "knowledge base indexed");
         Ok(KnowledgeBase {
             brand: brand.to_string(),
-            dir: dir.to_path_buf(),
+            source: KnowledgeSource::Folder(dir.to_path_buf()),
             index: Arc::new(ArcSwap::from_pointee(index)),
         })
     }
 
-    /// The folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// An empty knowledge base for `brand`'s Help Center, filled by the sync.
+    pub fn help_center(brand: &str, config: &HelpCenterConfig) -> KnowledgeBase {
+        KnowledgeBase {
+            brand: brand.to_string(),
+            source: KnowledgeSource::HelpCenter(config.clone()),
+            index: Arc::new(ArcSwap::from_pointee(KnowledgeIndex::from_articles(
+                Vec::new(),
+            ))),
+        }
+    }
+
+    /// The folder, for a folder knowledge base.
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.source {
+            KnowledgeSource::Folder(d) => Some(d),
+            KnowledgeSource::HelpCenter(_) => None,
+        }
+    }
+
+    /// Where the articles come from.
+    pub fn source(&self) -> &KnowledgeSource {
+        &self.source
+    }
+
+    /// Whether `other` is this very knowledge base (not a rebuilt one): a sync that
+    /// filled this one must fill a new one again.
+    pub fn same_as(&self, other: &KnowledgeBase) -> bool {
+        Arc::ptr_eq(&self.index, &other.index)
+    }
+
+    /// Makes `index` the index in force (a Help Center sync's new snapshot).
+    pub fn replace(&self, index: KnowledgeIndex) {
+        self.index.store(Arc::new(index));
     }
 
     /// The index in force.
@@ -168,13 +214,16 @@ impl KnowledgeBase {
         self.index.load_full()
     }
 
-    /// Rebuilds the index from the folder. On failure the previous index stays.
+    /// Rebuilds the index from the folder. On failure the previous index stays; a Help
+    /// Center knowledge base is rebuilt by its sync instead.
     pub fn reload(&self) -> anyhow::Result<usize> {
-        let index =
-            KnowledgeIndex::build(&self.dir).with_context(|| format!("brand {}", self.brand))?;
+        let Some(dir) = self.dir() else {
+            return Ok(self.index().len());
+        };
+        let index = KnowledgeIndex::build(dir).with_context(|| format!("brand {}", self.brand))?;
         let n = index.len();
         self.index.store(Arc::new(index));
-        tracing::info!(brand = %self.brand, folder = %self.dir.display(), articles = n, "knowledge base reloaded");
+        tracing::info!(brand = %self.brand, folder = %dir.display(), articles = n, "knowledge base reloaded");
         Ok(n)
     }
 }

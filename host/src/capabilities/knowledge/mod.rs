@@ -1,10 +1,11 @@
 //! The `knowledge` import: search the brand's knowledge base. The index is in [`index`].
 
+pub mod html;
 pub mod index;
 
 use super::context::RunContext;
 use crate::bindings::zendesk_gateway::plugin::knowledge;
-pub use index::KnowledgeBase;
+pub use index::{KnowledgeBase, KnowledgeSource};
 
 impl knowledge::Host for RunContext {
     async fn search(

@@ -250,3 +250,48 @@ pub(crate) async fn resolve_brands(
         })
         .collect()
 }
+
+/// The fields Zendesk requires to solve a brand's tickets that the AI cannot fill, per
+/// brand of this environment, as warnings with how to fix each (the setup guide's
+/// "required fields may prevent the AI from solving tickets", checked instead of
+/// warned about). A failure to read the fields is a warning too: setup's own objects
+/// do not depend on them.
+pub(super) async fn check_required_fields(
+    api: &Api,
+    config: &Config,
+    plan: &EnvironmentPlan,
+    brand_ids: &[Option<u64>],
+    report: &mut EnvironmentReport,
+) {
+    use crate::capabilities::fields::{required_field_problems, FieldCatalog};
+    fn parse<T: serde::de::DeserializeOwned>(items: Vec<Value>) -> Vec<T> {
+        items
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect()
+    }
+    let fields = api.list("/api/v2/ticket_fields", "ticket_fields").await;
+    let forms = api.list("/api/v2/ticket_forms", "ticket_forms").await;
+    let (fields, forms) = match (fields, forms) {
+        (Ok(f), Ok(o)) => (parse(f), parse(o)),
+        (Err(e), _) | (_, Err(e)) => {
+            report.warnings.push(format!(
+                "cannot read the ticket fields and forms to check the fields required to solve: {e:#}"
+            ));
+            return;
+        }
+    };
+    let catalog = FieldCatalog::new(fields, forms);
+    let mut seen = std::collections::BTreeSet::new();
+    for (ep, brand_id) in plan.endpoints.iter().zip(brand_ids) {
+        if !seen.insert(ep.endpoint.brand.clone()) {
+            continue;
+        }
+        let Some(brand) = config.brands.get(&ep.endpoint.brand) else {
+            continue;
+        };
+        report
+            .warnings
+            .extend(required_field_problems(&catalog, brand, *brand_id));
+    }
+}

@@ -216,6 +216,7 @@ async fn setup_with(
         .map(|(ep, b)| desired::desired_trigger(&ep.endpoint.name, "-", *b, &seat.email, seat.id))
         .collect();
     account::check_definitions(api, &planned).await?;
+    account::check_required_fields(api, config, plan, &brands, report).await;
 
     for (ep, brand_id) in plan.endpoints.iter().zip(brands) {
         let name = desired::webhook_name(&ep.endpoint.name);

@@ -54,6 +54,8 @@ pub(crate) struct Job<'a> {
     pub claim: &'a Claimed,
     pub brand: Arc<BrandRuntime>,
     pub env: Arc<EnvironmentRuntime>,
+    /// The brand's fields and business hours in this environment.
+    pub account: Arc<crate::capabilities::BrandAccount>,
     pub ticket_id: u64,
     pub endpoint: &'a str,
     pub mode: Mode,
@@ -191,11 +193,13 @@ fn resolve<'a>(gw: &'a Gateway, claimed: &'a Claimed) -> Result<Job<'a>, String>
     };
     // An operator's Listening/Live switch (the console) wins over the config.
     let mode = gw.effective_mode(endpoint, &brand.brand);
+    let account = gw.account(&endpoint.brand, &n.environment);
     Ok(Job {
         gw,
         claim: claimed,
         brand,
         env,
+        account,
         ticket_id: n.ticket_id,
         endpoint: &n.endpoint,
         mode,

@@ -43,6 +43,7 @@ pub(crate) async fn run(job: &Job<'_>, reads: ReadCache) -> Ran {
     context.reads = reads;
     // Requests that change something reach the brand's systems only in a live run.
     context.http.listening = job.mode != crate::config::Mode::Live;
+    context.account = job.account.clone();
     let request = RunRequest {
         environment: job.env.config.name.clone(),
         endpoint: job.endpoint.to_string(),

@@ -4,16 +4,17 @@
 //! version: bind it in `crate::bindings`, add a `since_v…` module and a variant here.
 
 pub mod since_v0_1_0;
+pub mod since_v0_2_0;
 
 use super::store::RunState;
-use crate::bindings::{self as latest, v0_1_0};
+use crate::bindings::{self as latest, v0_1_0, v0_2_0};
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 /// The versions of `zendesk-gateway:plugin` this host serves, newest first.
-pub const SUPPORTED: [&str; 2] = ["0.2.0", "0.1.0"];
+pub const SUPPORTED: [&str; 3] = ["0.3.0", "0.2.0", "0.1.0"];
 
-/// The supported versions in words, for error messages: "0.2.0 or 0.1.0".
+/// The supported versions in words, for error messages: "0.3.0 or 0.2.0 or 0.1.0".
 pub fn supported_in_words() -> String {
     SUPPORTED.join(" or ")
 }
@@ -32,6 +33,11 @@ pub fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
         linker,
         |s| &mut s.ctx,
     )?;
+    // 0.2.0's imports (issue 19): delegated to the latest in `since_v0_2_0`.
+    v0_2_0::BrandPlugin::add_to_linker::<RunState, HasSelf<crate::capabilities::RunContext>>(
+        linker,
+        |s| &mut s.ctx,
+    )?;
     Ok(())
 }
 
@@ -39,6 +45,8 @@ pub fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
 pub enum PluginPre {
     /// The latest version.
     Latest(latest::BrandPluginPre<RunState>),
+    /// `zendesk-gateway:plugin@0.2.0`.
+    V0_2(v0_2_0::BrandPluginPre<RunState>),
     /// `zendesk-gateway:plugin@0.1.0`.
     V0_1(v0_1_0::BrandPluginPre<RunState>),
 }
@@ -49,9 +57,12 @@ impl PluginPre {
     pub fn new(pre: InstancePre<RunState>) -> Result<Self, wasmtime::Error> {
         match latest::BrandPluginPre::new(pre.clone()) {
             Ok(p) => Ok(PluginPre::Latest(p)),
-            Err(latest_err) => match v0_1_0::BrandPluginPre::new(pre) {
-                Ok(p) => Ok(PluginPre::V0_1(p)),
-                Err(_) => Err(latest_err),
+            Err(latest_err) => match v0_2_0::BrandPluginPre::new(pre.clone()) {
+                Ok(p) => Ok(PluginPre::V0_2(p)),
+                Err(_) => match v0_1_0::BrandPluginPre::new(pre) {
+                    Ok(p) => Ok(PluginPre::V0_1(p)),
+                    Err(_) => Err(latest_err),
+                },
             },
         }
     }
@@ -60,7 +71,8 @@ impl PluginPre {
     pub fn wit_version(&self) -> &'static str {
         match self {
             PluginPre::Latest(_) => SUPPORTED[0],
-            PluginPre::V0_1(_) => SUPPORTED[1],
+            PluginPre::V0_2(_) => SUPPORTED[1],
+            PluginPre::V0_1(_) => SUPPORTED[2],
         }
     }
 
@@ -68,6 +80,7 @@ impl PluginPre {
     pub fn engine(&self) -> &Engine {
         match self {
             PluginPre::Latest(p) => p.engine(),
+            PluginPre::V0_2(p) => p.engine(),
             PluginPre::V0_1(p) => p.engine(),
         }
     }
@@ -79,6 +92,7 @@ impl PluginPre {
     ) -> wasmtime::Result<PluginInstance> {
         Ok(match self {
             PluginPre::Latest(pre) => PluginInstance::Latest(pre.instantiate_async(store).await?),
+            PluginPre::V0_2(pre) => PluginInstance::V0_2(pre.instantiate_async(store).await?),
             PluginPre::V0_1(pre) => PluginInstance::V0_1(pre.instantiate_async(store).await?),
         })
     }
@@ -88,6 +102,8 @@ impl PluginPre {
 pub enum PluginInstance {
     /// The latest version.
     Latest(latest::BrandPlugin),
+    /// `zendesk-gateway:plugin@0.2.0`.
+    V0_2(v0_2_0::BrandPlugin),
     /// `zendesk-gateway:plugin@0.1.0`.
     V0_1(v0_1_0::BrandPlugin),
 }
@@ -105,6 +121,13 @@ impl PluginInstance {
                 i.zendesk_gateway_plugin_handler()
                     .call_handle(store, event)
                     .await
+            }
+            PluginInstance::V0_2(i) => {
+                let result = i
+                    .zendesk_gateway_plugin_handler()
+                    .call_handle(store, &since_v0_2_0::event(event))
+                    .await?;
+                Ok(result.map(since_v0_2_0::outcome))
             }
             PluginInstance::V0_1(i) => {
                 let result = i
