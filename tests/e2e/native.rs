@@ -456,3 +456,87 @@ async fn help_center_articles_sync_update_leave_the_index_and_are_cited() {
     assert!(found(&h, "vouchers").is_empty() && found(&h, "refund return").is_empty());
     h.stop().await;
 }
+
+/// The sync's calls are the environment's like any other: Zendesk out of quota (429
+/// with Retry-After) on the export is waited out by the client's retries, not an error
+/// that leaves the knowledge base empty until the next refresh, and the calls are
+/// counted in the environment's Zendesk call metrics (on the brand's own host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_center_sync_waits_out_the_quota_like_any_call() {
+    let sim = zendesk_simulator::Simulator::start(sim_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = scratch_dir("hc-quota");
+    let host = sim.help_center_host("example-shop");
+    let mut spec = BrandSpec::new("faq", artifacts::FAQ_PATH, TRIAGE_TOKEN);
+    spec.extra = format!(
+        "knowledge = {{ help_center = true, host = \"{host}\", refresh_secs = 3600 }}\n\
+         [brands.faq.settings]\nmin_score = 1.0\n"
+    );
+    sim.put_article(article(
+        201,
+        "Returns and refunds",
+        "<p>Return any item within 30 days.</p>",
+        "en-us",
+    ));
+    sim.inject_fault(zendesk_simulator::Fault {
+        path_contains: Some("help_center/incremental/articles".into()),
+        status: 429,
+        retry_after: Some(1),
+        ..Default::default()
+    });
+    let text = config_text(&sim.base_url(), &dir, &[spec], "zendesk-token");
+    let config = write_config(&dir, &text, "sim-token");
+    let gw = zendesk_gateway::service::launch(
+        config,
+        zendesk_gateway::gateway::StartOptions {
+            client: fast_client(),
+        },
+    )
+    .await
+    .unwrap();
+    let mut h = Harness {
+        sim,
+        gw: Some(gw),
+        http: reqwest::Client::new(),
+        dir,
+        config_text: text,
+    };
+    // refresh_secs is an hour: only the client's retry can index it within the bound.
+    until("the article is indexed after the 429", || {
+        found(&h, "return item") == ["201"]
+    })
+    .await;
+    let exports: Vec<_> = h
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.contains("help_center/incremental/articles"))
+        .collect();
+    assert_eq!(
+        exports.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [429, 200],
+        "{exports:?}"
+    );
+    assert!(
+        exports
+            .iter()
+            .all(|c| c.path.starts_with("/brands/example-shop/")),
+        "on the brand's host: {exports:?}"
+    );
+    let waited = exports[1].at - exports[0].at;
+    assert!(
+        waited >= chrono::Duration::milliseconds(900),
+        "Retry-After was honoured: {waited:?}"
+    );
+    let metrics = h.metrics_text().await;
+    for status in ["429", "200"] {
+        assert!(
+            metrics.contains(&format!(
+                "call=\"GET /api/v2/help_center/incremental/articles\",status=\"{status}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
+    h.stop().await;
+}
