@@ -177,4 +177,47 @@ mod tests {
         assert_eq!(store.load("retail").unwrap().unwrap().articles, [a(9)]);
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    /// The tables are a schema step: a database of the schema before it gains them with
+    /// its other records intact, and one whose tables were created at open by the
+    /// branch's build of the sync (schema version 2, no step for them) keeps its rows.
+    #[test]
+    fn the_tables_are_a_schema_step_that_keeps_existing_rows() {
+        let dir = std::env::temp_dir().join(format!("hc-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("gateway.db");
+        let _ = std::fs::remove_file(&db);
+        {
+            let conn = Connection::open(&db).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE help_center_sync (brand TEXT PRIMARY KEY, config_key TEXT NOT NULL,
+                     cursor INTEGER NOT NULL, synced_at INTEGER NOT NULL);
+                 CREATE TABLE help_center_articles (brand TEXT NOT NULL, id INTEGER NOT NULL,
+                     title TEXT NOT NULL, url TEXT NOT NULL, body TEXT NOT NULL,
+                     PRIMARY KEY (brand, id));
+                 INSERT INTO help_center_sync VALUES ('retail', 'k', 77, 0);
+                 INSERT INTO help_center_articles VALUES ('retail', 5, 'T', 'https://h/5', 'b');
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+        }
+        let state = HelpCenterStore::open(&db)
+            .unwrap()
+            .load("retail")
+            .unwrap()
+            .unwrap();
+        assert_eq!((state.cursor, state.articles.len()), (77, 1));
+        // The inbox opens the same database (its steps already applied) as it is.
+        let inbox = super::super::inbox::SqliteInbox::open(&db, false).unwrap();
+        drop(inbox);
+        let conn = Connection::open(&db).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        let overrides: i64 = conn
+            .query_row("SELECT count(*) FROM mode_overrides", [], |r| r.get(0))
+            .unwrap();
+        assert!(version >= 5 && overrides == 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
