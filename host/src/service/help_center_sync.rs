@@ -191,8 +191,25 @@ async fn sync_once(gw: &Arc<Gateway>, brand: &str, sync: &mut BrandSync) -> anyh
             .client
             .help_center_export(&sync.config.host, cursor, next.as_deref())
             .await?;
-        for a in page.articles {
-            if wanted(&a, &sync.config) {
+        // A page may hold many large articles: their HTML is turned into text off the
+        // async threads, which serve /notify and the runs' Zendesk calls meanwhile.
+        let config = sync.config.clone();
+        let articles = page.articles;
+        let converted = tokio::task::spawn_blocking(move || {
+            articles
+                .into_iter()
+                .map(|a| {
+                    let body = wanted(&a, &config).then(|| {
+                        let text = html::to_text(a.body.as_deref().unwrap_or_default());
+                        crate::text::truncate(&text, MAX_ARTICLE_BYTES as usize).to_string()
+                    });
+                    (a, body)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        for (a, body) in converted {
+            if let Some(body) = body {
                 if !sync.articles.contains_key(&a.id)
                     && sync.articles.len() + upserts.len() >= MAX_ARTICLES
                 {
@@ -200,8 +217,6 @@ async fn sync_once(gw: &Arc<Gateway>, brand: &str, sync: &mut BrandSync) -> anyh
                         "Help Center article skipped: the knowledge base holds {MAX_ARTICLES} articles already");
                     continue;
                 }
-                let text = html::to_text(a.body.as_deref().unwrap_or_default());
-                let body = crate::text::truncate(&text, MAX_ARTICLE_BYTES as usize).to_string();
                 removals.retain(|id| *id != a.id);
                 upserts.insert(
                     a.id,
