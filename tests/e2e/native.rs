@@ -540,3 +540,63 @@ async fn help_center_sync_waits_out_the_quota_like_any_call() {
     }
     h.stop().await;
 }
+
+/// `setup` reads the account's fields and forms with the administrator's credentials
+/// and reports, per brand, a field required to solve that the AI cannot fill, with the
+/// fix; with an `on_solve` default for it the warning is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_reports_a_field_required_to_solve_until_it_has_a_default() {
+    use zendesk_gateway::commands::setup::{setup, SetupOptions};
+    use zendesk_gateway::config::{Config, LoadOptions};
+    let mut spec = BrandSpec::new("triage", artifacts::TRIAGE_PATH, TRIAGE_TOKEN);
+    spec.endpoint_extra = "zendesk_brand = \"Example Support\"".into();
+    let mut h = Harness::custom(with_reason_field(), vec![spec], |t| t).await;
+    let public = h.gw().url();
+    let config_path = h.dir.join("gateway.toml");
+    let text = h
+        .config_text
+        .replace(
+            "requests_per_minute = 6000",
+            &format!("requests_per_minute = 6000\npublic_base_url = \"{public}\""),
+        )
+        .replace(
+            "sweep_every_secs = 0",
+            &format!("sweep_every_secs = 0\n{ZENDESK_ADMIN}"),
+        );
+    let warnings = |text: &str| {
+        std::fs::write(&config_path, text).unwrap();
+        let config = Config::load_with(
+            &config_path,
+            LoadOptions {
+                signing_secrets_may_be_missing: true,
+            },
+        )
+        .unwrap();
+        let options = SetupOptions {
+            dry_run: true,
+            client: fast_client(),
+            ..Default::default()
+        };
+        async move {
+            let report = setup(&config, &options).await.unwrap();
+            assert!(report.failures().is_empty(), "{}", report.render());
+            report
+                .environment("production")
+                .unwrap()
+                .warnings
+                .join("\n")
+        }
+    };
+    let found = warnings(&text).await;
+    assert!(
+        found.contains("\"Reason for contact\" (id 360001) is required to solve")
+            && found.contains("on_solve"),
+        "{found}"
+    );
+    let fixed = format!(
+        "{text}\n[brands.triage.fields]\non_solve = {{ \"Reason for contact\" = \"Answered by AI\" }}\n"
+    );
+    let found = warnings(&fixed).await;
+    assert!(!found.contains("Reason for contact"), "{found}");
+    h.stop().await;
+}
