@@ -2,7 +2,10 @@
 //! the default account lacks) everything is ok; a wrong public URL, a rotated signing
 //! secret, a paused webhook, a tripped breaker, a seat missing from a group and a
 //! "Notify requester" trigger without the API condition each show as the right row;
-//! `--fix --yes` repairs the fixable ones and a second doctor passes.
+//! `--fix --yes` repairs the fixable ones and a second doctor passes. Also: a group the
+//! seat's custom role cannot update fails and `setup --fix` repairs it; the trigger's
+//! usage counts warn when trigger and webhook disagree; a stale `signing_secret_env` is
+//! moved into a watched file without the secret being printed.
 
 use crate::harness::*;
 use std::path::Path;
@@ -465,9 +468,17 @@ async fn doctor_shows_trigger_usage_and_warns_when_trigger_and_webhook_disagree(
         "signing_secret_file = \"triage.signing-secret\"",
     )
     .await;
-    let (ok, out, err) = cli(&["setup", "--fix", "--yes"], &config);
-    assert!(ok, "{out}\n{err}");
-    let r = doctor_until(&h, &config, &[]).await;
+    let report = setup(
+        &load(&config),
+        &SetupOptions {
+            client: fast_client(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.failures().is_empty(), "{}", report.render());
+    let r = doctor_until(&h, &config, &["groups", "notify requester"]).await;
     let (_, detail) = row(&r, "trigger usage");
     assert!(
         detail.contains("fired 0 time(s) in the last hour, 0 in 24 h"),
