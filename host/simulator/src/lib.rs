@@ -55,6 +55,7 @@
 //!   time window).
 //! - `quota.rs`: the per-minute quota over a sliding minute.
 //! - `directory.rs`: brands, groups and group memberships.
+//! - `roles.rs`: custom agent roles and which ticket updates they refuse.
 //! - `breaker.rs`: Zendesk's circuit breaker for one webhook.
 //! - `rules/`: webhooks, triggers and automations, their validation, and trigger
 //!   evaluation (which webhooks one ticket update calls).
@@ -84,6 +85,7 @@ mod directory;
 mod faults;
 mod model;
 mod quota;
+mod roles;
 mod rules;
 mod shared;
 pub mod shop;
@@ -92,7 +94,8 @@ mod state;
 mod tickets;
 
 pub use config::{
-    default_triggers, SimBrand, SimGroup, SimUser, SimulatorConfig, WebhookPolicy, DEFAULT_BRAND_ID,
+    default_triggers, SimBrand, SimCustomRole, SimGroup, SimUser, SimulatorConfig, WebhookPolicy,
+    DEFAULT_BRAND_ID,
 };
 pub use faults::Fault;
 pub use model::{

@@ -17,6 +17,7 @@ use crate::directory::Directory;
 use crate::faults::Faults;
 use crate::model::{AgentEdit, ApiCall, NewComment, NewTicket};
 use crate::quota::{Quota, UpdateLimits};
+use crate::roles::Roles;
 use crate::rules::{Delivery, Rules};
 use crate::tickets::Desk;
 
@@ -53,6 +54,8 @@ pub(crate) struct State {
     pub(crate) desk: Desk,
     /// Brands, groups and memberships.
     pub(crate) directory: Directory,
+    /// Custom agent roles and who has which.
+    pub(crate) roles: Roles,
     /// Webhooks, triggers and automations.
     pub(crate) rules: Rules,
     /// The per-minute API quota.
@@ -74,6 +77,11 @@ impl State {
     pub(crate) fn new(config: SimulatorConfig) -> State {
         let created_at = now_secs();
         let desk = Desk::new(&config, created_at);
+        let roles = Roles::new(
+            config.custom_roles.clone(),
+            config.seat.id,
+            config.seat_custom_role_id,
+        );
         let directory = Directory::new(
             config.brands,
             config.groups,
@@ -92,6 +100,7 @@ impl State {
         State {
             desk,
             directory,
+            roles,
             rules,
             quota: Quota::new(config.rate_limit_per_minute),
             updates: UpdateLimits::new(
@@ -153,6 +162,15 @@ impl State {
     ) -> Result<Value, ApiError> {
         let directory = &self.directory;
         let is_member = |user: u64, group: u64| directory.is_member(user, group);
+        // The actor's custom role first: Zendesk refuses (403) an agent whose role does
+        // not cover the ticket's group, or the group the update moves it to.
+        if let Some(facts) = self.desk.facts(id) {
+            let new_group = body
+                .and_then(|b| b["ticket"].get("group_id"))
+                .and_then(Value::as_u64);
+            self.roles
+                .check_update(actor, &facts, new_group, &is_member)?;
+        }
         let (answer, event) = self
             .desk
             .api_update_ticket(id, body, base, actor, &is_member)?;
