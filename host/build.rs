@@ -57,7 +57,9 @@ fn main() {
 /// Plugins written in Python, built with componentize-py (from PyPI).
 ///
 /// Each folder `plugins/python/<name>/` with an `app.py` becomes
-/// `target/plugins/python/<name_with_underscores>.wasm`. componentize-py is installed
+/// `target/plugins/python/<name_with_underscores>.wasm`, with `plugins/python/sdk/` (the
+/// modules every Python plugin may import, such as `gateway_http`) on its Python path.
+/// componentize-py is installed
 /// once into `target/plugins/py-toolchain` with pip (pinned version), so nothing has to
 /// be installed by hand; when Python or the registry is not available, the Python
 /// plugins are skipped with a warning and their constant is `None` (the tests that need
@@ -83,6 +85,13 @@ mod python {
             return built;
         };
         println!("cargo:rerun-if-changed={}", python_dir.display());
+        for file in fs::read_dir(python_dir.join("sdk"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            println!("cargo:rerun-if-changed={}", file.path().display());
+        }
         let mut dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|d| d.join("app.py").is_file())
@@ -173,7 +182,9 @@ mod python {
         fs::create_dir_all(out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
         let out = out_dir.join(format!("{}.wasm", name.replace('-', "_")));
         let stamp = out.with_extension("inputs");
-        let fingerprint = fingerprint(&[dir, &repo.join("wit")]);
+        let sdk = dir.parent().map(|p| p.join("sdk")).unwrap_or_default();
+        let fingerprint = fingerprint(&[dir, &sdk, &repo.join("wit")]);
+        let world = world_of(&dir.join("app.py"))?;
         if out.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint) {
             return Ok(out);
         }
@@ -187,8 +198,10 @@ mod python {
                 "-d",
             ])
             .arg(repo.join("wit"))
-            .args(["-w", "brand-plugin", "componentize", "app", "-p"])
+            .args(["-w", &world, "componentize", "app", "-p"])
             .arg(dir)
+            .arg("-p")
+            .arg(&sdk)
             .arg("-o")
             .arg(&out)
             .current_dir(dir)
@@ -205,6 +218,21 @@ mod python {
         // componentize-py's own interpreter may still leave bytecode behind.
         let _ = fs::remove_dir_all(dir.join("__pycache__"));
         Ok(out)
+    }
+
+    /// The world a plugin is built against: `brand-plugin`, unless the first line of its
+    /// `app.py` says `# componentize-py world: <name>` (for example `brand-plugin-http`
+    /// for a plugin that calls its brand's APIs). componentize-py binds exactly one
+    /// world, so the choice has to be made per plugin.
+    fn world_of(app: &Path) -> Result<String, String> {
+        let source =
+            fs::read_to_string(app).map_err(|e| format!("reading {}: {e}", app.display()))?;
+        let first = source.lines().next().unwrap_or_default();
+        Ok(first
+            .strip_prefix("# componentize-py world:")
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "brand-plugin".to_string()))
     }
 
     /// A hash of every file's path and bytes under `roots` plus the tool's version: the

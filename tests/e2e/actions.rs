@@ -369,3 +369,178 @@ async fn the_order_desk_answers_from_the_shop_and_refunds_within_its_limit() {
     let r = h.wait_runs(t, 1).await.remove(0);
     assert!(r.reason.contains("order 9999 is unknown"), "{}", r.reason);
 }
+
+/// The Python order-status plugin, or why the test cannot run: under CI it must have
+/// been built.
+fn python_order_status() -> Option<&'static str> {
+    match artifacts::ORDER_STATUS_PY_PATH {
+        Some(p) => Some(p),
+        None => {
+            let why = artifacts::PYTHON_SKIPPED.unwrap_or("unknown");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the Python order-status plugin was not built under CI: {why}"
+            );
+            eprintln!("skipping: the Python plugin was not built ({why})");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_plugin_asks_the_shop_through_the_brands_policy() {
+    let Some(plugin) = python_order_status() else {
+        return;
+    };
+    let shop = shop().await;
+    let token = token_file();
+    let settings = format!("shop_api = \"{}\"", shop.base_url());
+    // The same plugin and settings; only `allowed` lets the shop's origin out.
+    let allowed = brand(
+        "pyshop",
+        plugin,
+        "live",
+        &settings,
+        &shop_origin(&shop, &token),
+    );
+    let refused = brand("pyblocked", plugin, "live", &settings, "");
+    let (allowed_token, refused_token) = (allowed.token.clone(), refused.token.clone());
+    let h = Harness::with_brands(vec![allowed, refused]).await;
+    let last_comment = |t: u64| h.sim.ticket(t).unwrap().comments.last().cloned().unwrap();
+
+    // Allowed: the shop sees the gateway's credential, the customer gets the tracking.
+    let t = h.ticket("Order 4411", "Hello, where is my order 4411?");
+    h.notify(&allowed_token, t).await;
+    let r = h.wait_runs(t, 1).await.remove(0);
+    assert_eq!(r.outcome.to_string(), "handled", "{}", r.reason);
+    assert!(
+        r.reason.contains("answered order 4411 (shipped)"),
+        "{}",
+        r.reason
+    );
+    let reply = last_comment(t);
+    let body = reply["body"].as_str().unwrap_or_default();
+    assert_eq!(reply["public"], true, "{reply}");
+    assert!(
+        body.contains("DHL") && body.contains("https://track.example/JD014600003SE"),
+        "{body}"
+    );
+    let calls = shop.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].method, "GET");
+    assert!(calls[0].path.ends_with("/orders/4411"), "{calls:?}");
+    assert_eq!(calls[0].authorization.as_deref(), Some(SHOP_AUTH));
+    assert!(
+        r.staged.to_string().contains("/orders/4411"),
+        "{}",
+        r.staged
+    );
+    assert!(!r.staged.to_string().contains("shop-secret-token"));
+
+    // An order the shop does not know: answered as such (the 404 is an answer).
+    let t = h.ticket("Order 9999", "Where is order #9999?");
+    h.notify(&allowed_token, t).await;
+    let r = h.wait_runs(t, 1).await.remove(0);
+    assert!(r.reason.contains("order 9999 is unknown"), "{}", r.reason);
+
+    // Not allowed by the brand's policy: nothing reaches the shop, a human takes over.
+    let before = shop.calls().len();
+    let t = h.ticket("Order 4412", "Where is my order 4412?");
+    h.notify(&refused_token, t).await;
+    let r = h.wait_runs(t, 1).await.remove(0);
+    assert_eq!(r.outcome.to_string(), "handed_off", "{}", r.reason);
+    assert!(r.reason.contains("policy refused"), "{}", r.reason);
+    assert_eq!(shop.calls().len(), before, "{:?}", shop.calls());
+    let note = last_comment(t);
+    assert_eq!(note["public"], false, "{note}");
+    assert!(
+        note["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("order 4412"),
+        "{note}"
+    );
+}
+
+/// A TLS front for `backend` on loopback, with a server certificate for `localhost`
+/// issued by a CA made for this test. Returns the front's port and the CA's PEM.
+async fn tls_front(backend: std::net::SocketAddr) -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(leaf.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A handshake the client refuses (untrusted CA) just ends here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                }
+            });
+        }
+    });
+    (port, ca.pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_api_is_called_when_its_ca_is_trusted() {
+    let shop = shop().await;
+    let token = token_file();
+    let (port, ca_pem) = tls_front(shop.addr()).await;
+    let ca = scratch_dir("shop-ca").join("shop-ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let probe = artifacts::HOSTILE_HTTP_PROBE_PATH;
+    let url = |t: &str| format!("url = \"https://localhost:{port}/orders/4411?t={t}\"");
+    // The API is on loopback behind the company's own CA: allowed privately, and only
+    // trusted with `ca_file`.
+    let origin = format!(
+        "[[brands.NAME.http.origins]]\norigin = \"https://localhost:{port}\"\nallow_private = true\nheader = \"Authorization\"\nvalue_file = \"{}\"\n",
+        token.display()
+    );
+    let trusted = brand(
+        "tlsok",
+        probe,
+        "live",
+        &url("trusted"),
+        &format!("ca_file = \"{}\"\n{origin}", ca.display()),
+    );
+    let untrusted = brand("tlsbad", probe, "live", &url("untrusted"), &origin);
+    let h = Harness::with_brands(vec![trusted, untrusted]).await;
+
+    let r = run(&h, "tlsok").await;
+    assert!(r.reason.contains("status=200"), "{}", r.reason);
+    assert!(r.reason.contains("\"carrier\":\"DHL\""), "{}", r.reason);
+    let seen = calls_with(&shop, "t=trusted");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].authorization.as_deref(), Some(SHOP_AUTH));
+
+    // Without the CA the certificate is not trusted: no request reaches the API, so the
+    // credential never leaves the gateway.
+    let r = run(&h, "tlsbad").await;
+    assert!(r.reason.contains("error=failed"), "{}", r.reason);
+    assert!(calls_with(&shop, "t=untrusted").is_empty());
+}

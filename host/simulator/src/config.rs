@@ -149,6 +149,39 @@ pub struct SimSchedule {
     pub intervals: Vec<(u32, u32)>,
 }
 
+/// A custom agent role (`GET /api/v2/custom_roles`, Zendesk Enterprise): the part of its
+/// `configuration` that decides which tickets an agent may update. Shapes and values as
+/// in Zendesk's custom roles reference (`ticket_access` is one of `all`,
+/// `within-groups`, `within-groups-and-public-groups`, `within-organization`,
+/// `assigned-only`; the reference's example shows `within-groups`, the rest of the
+/// list is as the Admin Center offers it, not confirmed in the stored docs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimCustomRole {
+    /// The role id (a user carries it as `custom_role_id`).
+    pub id: u64,
+    /// The role's name.
+    pub name: String,
+    /// Which tickets its agents may see and update.
+    pub ticket_access: String,
+    /// Whether its agents may edit ticket properties at all.
+    pub ticket_editing: bool,
+    /// Whether its agents may move a ticket into a group they are not in.
+    pub assign_tickets_to_any_group: bool,
+}
+
+impl SimCustomRole {
+    /// A role that may edit tickets, with the given ticket access.
+    pub fn new(id: u64, name: &str, ticket_access: &str) -> SimCustomRole {
+        SimCustomRole {
+            id,
+            name: name.to_string(),
+            ticket_access: ticket_access.to_string(),
+            ticket_editing: true,
+            assign_tickets_to_any_group: false,
+        }
+    }
+}
+
 /// The triggers a new Zendesk account has that the setup guide talks about, as create
 /// bodies: "Notify requester and CCs of received request" WITHOUT the "Channel is not
 /// Web Service (API)" condition (so `setup` has something to report), and "... of
@@ -266,6 +299,11 @@ pub struct SimulatorConfig {
     pub ticket_forms: Vec<SimTicketForm>,
     /// Business hours schedules.
     pub schedules: Vec<SimSchedule>,
+    /// The account's custom agent roles (Enterprise).
+    pub custom_roles: Vec<SimCustomRole>,
+    /// The seat's custom role (`custom_role_id`), one of `custom_roles`: its
+    /// `ticket_access` and `ticket_editing` decide which ticket updates are refused 403.
+    pub seat_custom_role_id: Option<u64>,
 }
 
 impl Default for SimulatorConfig {
@@ -304,6 +342,8 @@ impl Default for SimulatorConfig {
             ticket_fields: Vec::new(),
             ticket_forms: Vec::new(),
             schedules: Vec::new(),
+            custom_roles: Vec::new(),
+            seat_custom_role_id: None,
         }
     }
 }

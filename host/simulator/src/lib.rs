@@ -55,6 +55,7 @@
 //!   time window).
 //! - `quota.rs`: the per-minute quota over a sliding minute.
 //! - `directory.rs`: brands, groups and group memberships.
+//! - `roles.rs`: custom agent roles and which ticket updates they refuse.
 //! - `breaker.rs`: Zendesk's circuit breaker for one webhook.
 //! - `catalog.rs`: ticket fields, ticket forms and business hours schedules.
 //! - `help_center.rs`: each brand's Help Center: articles, the incremental export,
@@ -90,6 +91,7 @@ mod faults;
 mod help_center;
 mod model;
 mod quota;
+mod roles;
 mod rules;
 mod shared;
 pub mod shop;
@@ -98,8 +100,8 @@ mod state;
 mod tickets;
 
 pub use config::{
-    default_triggers, SimBrand, SimGroup, SimSchedule, SimTicketField, SimTicketForm, SimUser,
-    SimulatorConfig, WebhookPolicy, DEFAULT_BRAND_ID,
+    default_triggers, SimBrand, SimCustomRole, SimGroup, SimSchedule, SimTicketField,
+    SimTicketForm, SimUser, SimulatorConfig, WebhookPolicy, DEFAULT_BRAND_ID,
 };
 pub use faults::Fault;
 pub use help_center::SimArticle;

@@ -288,6 +288,13 @@ impl Simulator {
             .trip(Instant::now(), &self.shared.webhooks);
     }
 
+    /// Gives `user` a custom agent role (added to the account's roles), or takes its
+    /// role away: the role's `ticket_access` and `ticket_editing` then decide which of
+    /// its ticket updates are refused.
+    pub fn set_custom_role(&self, user: u64, role: Option<crate::config::SimCustomRole>) {
+        self.shared.lock().roles.set(user, role);
+    }
+
     /// Takes `user` out of `group` (a seat that lost a membership).
     pub fn remove_group_membership(&self, user: u64, group: u64) {
         self.shared.lock().directory.remove_membership(user, group);

@@ -19,6 +19,7 @@ use crate::faults::Faults;
 use crate::help_center::HelpCenter;
 use crate::model::{AgentEdit, ApiCall, NewComment, NewTicket};
 use crate::quota::{Quota, UpdateLimits};
+use crate::roles::Roles;
 use crate::rules::{Delivery, Rules};
 use crate::tickets::Desk;
 
@@ -55,6 +56,8 @@ pub(crate) struct State {
     pub(crate) desk: Desk,
     /// Brands, groups and memberships.
     pub(crate) directory: Directory,
+    /// Custom agent roles and who has which.
+    pub(crate) roles: Roles,
     /// Webhooks, triggers and automations.
     pub(crate) rules: Rules,
     /// Ticket fields, forms and schedules.
@@ -91,6 +94,11 @@ impl State {
             catalog.fields.iter().map(|f| f.id).collect(),
             catalog.required_ids(),
         );
+        let roles = Roles::new(
+            config.custom_roles.clone(),
+            config.seat.id,
+            config.seat_custom_role_id,
+        );
         let directory = Directory::new(
             config.brands,
             config.groups,
@@ -109,6 +117,7 @@ impl State {
         State {
             desk,
             directory,
+            roles,
             rules,
             catalog,
             help_center: HelpCenter::default(),
@@ -172,6 +181,15 @@ impl State {
     ) -> Result<Value, ApiError> {
         let directory = &self.directory;
         let is_member = |user: u64, group: u64| directory.is_member(user, group);
+        // The actor's custom role first: Zendesk refuses (403) an agent whose role does
+        // not cover the ticket's group, or the group the update moves it to.
+        if let Some(facts) = self.desk.facts(id) {
+            let new_group = body
+                .and_then(|b| b["ticket"].get("group_id"))
+                .and_then(Value::as_u64);
+            self.roles
+                .check_update(actor, &facts, new_group, &is_member)?;
+        }
         let (answer, event) = self
             .desk
             .api_update_ticket(id, body, base, actor, &is_member)?;

@@ -116,7 +116,8 @@ pub enum Command {
     /// unassigns the AI seat after an hour. Checks and reports the seat's role, groups the
     /// seat is not a member of, and "Notify requester" triggers without "Channel is not
     /// Web Service (API)". Objects are found by name: a second run changes nothing.
-    /// Needs `public_base_url` on each environment; see docs/setup.md.
+    /// With --fix, also repairs what doctor --fix repairs (the same code). Needs
+    /// `public_base_url` on each environment; see docs/setup.md.
     Setup {
         /// The gateway's config.
         #[arg(short, long, env = "ZENDESK_GATEWAY_CONFIG")]
@@ -125,8 +126,16 @@ pub enum Command {
         #[arg(long)]
         environment: Option<String>,
         /// Read Zendesk but change nothing: print every request setup would send.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "fix")]
         dry_run: bool,
+        /// Then repair what the API can, as doctor --fix does (the seat added to groups,
+        /// the API condition on "Notify requester" triggers, a paused webhook, a signing
+        /// secret), each change shown and confirmed.
+        #[arg(long)]
+        fix: bool,
+        /// With --fix: do not ask.
+        #[arg(long, requires = "fix")]
+        yes: bool,
     },
     /// Check that the integration works end to end: credentials and seat, webhook,
     /// signing secret, recent deliveries and breaker, trigger, failsafe automation,
@@ -145,6 +154,11 @@ pub enum Command {
         /// With --fix: do not ask.
         #[arg(long)]
         yes: bool,
+        /// Print only the signing secret Zendesk signs this endpoint's webhook with (to
+        /// set a signing_secret_env variable), and check nothing. Doctor prints a secret
+        /// only when asked this way.
+        #[arg(long, value_name = "ENDPOINT", conflicts_with = "fix")]
+        print_signing_secret: Option<String>,
     },
     /// Run a brand's plugin on one ticket and print the actions it would take. Nothing is
     /// sent to Zendesk. The ticket is a JSON fixture (offline; a folder runs them all and
@@ -224,12 +238,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             environment,
             dry_run,
-        } => crate::commands::setup::run(&config, environment.as_deref(), dry_run).await,
+            fix,
+            yes,
+        } => {
+            crate::commands::setup::run(&config, environment.as_deref(), dry_run).await?;
+            if fix {
+                doctor::repair(&config, environment.as_deref(), yes).await?;
+            }
+            Ok(())
+        }
+        Command::Doctor {
+            config,
+            print_signing_secret: Some(endpoint),
+            ..
+        } => doctor::print_signing_secret(&config, &endpoint).await,
         Command::Doctor {
             config,
             environment,
             fix,
             yes,
+            print_signing_secret: None,
         } => doctor::run(&config, environment.as_deref(), fix, yes).await,
         Command::Replay {
             config,

@@ -564,6 +564,10 @@ impl<'a> Loader<'a> {
                 dry_run,
             });
         }
+        let extra_roots = match &h.ca_file {
+            None => Vec::new(),
+            Some(path) => self.ca_certificates(&format!("{key}.ca_file"), path)?,
+        };
         Ok(HttpConfig {
             origins,
             timeout_ms: h.timeout_ms,
@@ -571,7 +575,42 @@ impl<'a> Loader<'a> {
             max_request_bytes: h.max_request_bytes,
             max_requests_per_run: h.max_requests_per_run,
             concurrency: h.concurrency,
+            extra_roots,
         })
+    }
+
+    /// The certificates of the PEM file at `path` (relative to the config file), each
+    /// checked to parse as a trust anchor, so that a wrong file stops the load instead of
+    /// failing every call later.
+    fn ca_certificates(&self, key: &str, path: &Path) -> Result<Vec<Vec<u8>>, ConfigError> {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let path = self.resolve(path);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| self.err(key, format!("cannot read {}: {e}", path.display())))?;
+        let mut roots = Vec::new();
+        for cert in CertificateDer::pem_slice_iter(&bytes) {
+            let cert = cert.map_err(|e| {
+                self.err(
+                    key,
+                    format!("{} is not PEM certificates: {e}", path.display()),
+                )
+            })?;
+            let mut store = rustls::RootCertStore::empty();
+            store.add(cert.clone()).map_err(|e| {
+                self.err(
+                    key,
+                    format!(
+                        "a certificate in {} is not usable as a CA: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+            roots.push(cert.to_vec());
+        }
+        if roots.is_empty() {
+            return Err(self.err(key, format!("{} holds no PEM certificate", path.display())));
+        }
+        Ok(roots)
     }
 
     /// `[brands.X.llm]`; `key` is `brands.X.llm`.

@@ -321,6 +321,9 @@ pub struct HttpConfig {
     pub max_requests_per_run: u32,
     /// Requests of this brand in flight at once, over all its runs.
     pub concurrency: usize,
+    /// Certificate authorities trusted for this brand's `https` origins besides the public
+    /// ones (`ca_file`, PEM): an API behind a company's own CA. DER, read at load.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 /// One allowed origin of `[brands.X.http]`.
@@ -657,6 +660,26 @@ token = "abcdefghijklmnopqrstuvwxyz012345"
         let unset = text.replace("value_env = \"TOKEN\"", "value_env = \"NOPE\"");
         let e = parse(&unset).unwrap_err().to_string();
         assert!(e.contains("origins[0].value") && e.contains("NOPE"), "{e}");
+
+        // ca_file: a file that is not PEM certificates stops the load, naming the key.
+        let dir = std::env::temp_dir().join(format!("cfg-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("not-a-ca.pem"), "hello\n").unwrap();
+        let with_ca = text.replace(
+            "max_requests_per_run = 5\n",
+            &format!(
+                "max_requests_per_run = 5\nca_file = \"{}\"\n",
+                dir.join("not-a-ca.pem").display()
+            ),
+        );
+        let e = parse(&with_ca).unwrap_err().to_string();
+        assert!(
+            e.contains("brands.retail.http.ca_file") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        let missing = with_ca.replace("not-a-ca.pem", "missing.pem");
+        let e = parse(&missing).unwrap_err().to_string();
+        assert!(e.contains("ca_file") && e.contains("cannot read"), "{e}");
     }
 
     #[test]

@@ -243,6 +243,7 @@ pub(super) struct RawHttp {
     pub(super) max_requests_per_run: u32,
     #[serde(default = "default_http_concurrency")]
     pub(super) concurrency: usize,
+    pub(super) ca_file: Option<PathBuf>,
 }
 
 /// `[[brands.X.http.origins]]`: one allowed origin, its credential and dry-run answer.

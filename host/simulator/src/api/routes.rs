@@ -53,14 +53,14 @@ pub(super) fn route(
     let m = method.as_str();
     match (m, segments) {
         ("GET", ["users", "me"]) => {
-            let me = st.desk.user_json(actor, base).ok_or(ApiError::NotFound)?;
+            let mut me = st.desk.user_json(actor, base).ok_or(ApiError::NotFound)?;
+            st.roles.describe(actor, &mut me);
             Ok(Reply::json(200, json!({"user": me})))
         }
         ("GET", ["users", id]) => {
-            let user = st
-                .desk
-                .user_json(parse_id(id)?, base)
-                .ok_or(ApiError::NotFound)?;
+            let id = parse_id(id)?;
+            let mut user = st.desk.user_json(id, base).ok_or(ApiError::NotFound)?;
+            st.roles.describe(id, &mut user);
             Ok(Reply::json(200, json!({"user": user})))
         }
         ("GET", ["tickets", id]) => Ok(Reply::json(
@@ -129,6 +129,10 @@ fn route_account(
             201,
             st.directory.create_membership(body.as_ref(), base)?,
         ));
+    }
+    // Custom roles: listing them is allowed for agents (Zendesk's reference).
+    if let ("GET", ["custom_roles"]) = (method.as_str(), segments) {
+        return Ok(Reply::json(200, st.roles.list_json()));
     }
     let d = &st.directory;
     let r = &mut st.rules;

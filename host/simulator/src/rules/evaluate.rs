@@ -17,6 +17,7 @@ impl Rules {
         rules.sort_by_key(|r| (r.position, r.id));
         let mut out = Vec::new();
         let mut log = Vec::new();
+        let mut fired = Vec::new();
         for rule in rules {
             let all_hold = rule.all.iter().all(|c| condition_holds(c, ticket, event));
             let any_holds =
@@ -24,6 +25,7 @@ impl Rules {
             if !(all_hold && any_holds) {
                 continue;
             }
+            fired.push(rule.id);
             for action in &rule.actions {
                 let Some((w, template)) = webhook_action(&self.webhooks, action) else {
                     continue;
@@ -57,6 +59,12 @@ impl Rules {
             }
         }
         self.deliveries.extend(log);
+        let now = Utc::now();
+        for id in fired {
+            let times = self.firings.entry(id).or_default();
+            times.retain(|t| now - *t <= chrono::Duration::days(30));
+            times.push(now);
+        }
         out
     }
 }

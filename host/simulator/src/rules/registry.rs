@@ -132,6 +132,9 @@ pub(crate) struct Rules {
     pub(super) automations: BTreeMap<u64, Rule>,
     next_rule_id: u64,
     pub(crate) deliveries: DeliveryLog,
+    /// When each trigger fired (its conditions held on an update), by trigger id, for
+    /// the usage sideloads of `GET /api/v2/triggers`; kept for 30 days.
+    pub(super) firings: BTreeMap<u64, Vec<DateTime<Utc>>>,
 }
 
 impl Rules {
@@ -143,6 +146,7 @@ impl Rules {
             automations: BTreeMap::new(),
             next_rule_id: 360_100_001,
             deliveries: Vec::new(),
+            firings: BTreeMap::new(),
         }
     }
 

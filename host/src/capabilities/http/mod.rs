@@ -65,9 +65,15 @@ struct ServiceInner {
 impl HttpService {
     /// The service of `brand` with `config`; calls are counted in `metrics` when given.
     pub fn new(brand: &str, config: HttpConfig, metrics: Option<Arc<Metrics>>) -> HttpService {
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };
+        // The brand's own CAs (`ca_file`), checked when the config was loaded.
+        for der in &config.extra_roots {
+            if let Err(e) = roots.add(rustls::pki_types::CertificateDer::from(der.clone())) {
+                tracing::warn!(brand, error = %e, "a certificate of the brand's ca_file is not usable; ignored");
+            }
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -271,6 +271,7 @@ mod tests {
             max_request_bytes: 1000,
             max_requests_per_run: 3,
             concurrency: 1,
+            extra_roots: Vec::new(),
         }
     }
 

@@ -4,11 +4,15 @@
 //! (showing each change first, asking unless `--yes`), then checks again.
 //!
 //! The checks reuse `setup`'s plan, wanted objects and comparisons, so doctor and
-//! setup agree on what is right: `seat` (credentials, role, groups), `webhook` (the
+//! setup agree on what is right: `seat` (credentials, role, groups), `access` (whether
+//! the seat's role lets it update tickets in each group the plugin may assign to),
+//! `webhook` (the
 //! webhook, its secret, recent deliveries and the breaker, a live delivery test),
-//! `rules` (the trigger, the failsafe automation, "Notify requester" triggers),
+//! `rules` (the trigger and how often it fired, the failsafe automation, "Notify
+//! requester" triggers),
 //! `quota` (rate-limit headers against the config's budgets). See `docs/setup.md`.
 
+mod access;
 mod quota;
 mod rules;
 mod seat;
@@ -61,6 +65,22 @@ pub enum Fix {
         /// The file the endpoint verifies with.
         file: std::path::PathBuf,
     },
+    /// Write Zendesk's secret to a file and point the endpoint's config at it: for an
+    /// endpoint that reads its secret from an environment variable (which the gateway
+    /// cannot change in its own environment) or has none. The gateway watches the
+    /// config and the file, so it verifies with the new secret without a restart.
+    SecretToFile {
+        /// The webhook's id.
+        webhook: String,
+        /// The endpoint's name.
+        endpoint: String,
+        /// The file to write.
+        file: std::path::PathBuf,
+        /// The config file to change.
+        config: std::path::PathBuf,
+        /// The `signing_secret_env` variable the file replaces, if any.
+        replaces_env: Option<String>,
+    },
 }
 
 impl Fix {
@@ -78,6 +98,23 @@ impl Fix {
             Fix::ResyncSecret { webhook, file } => format!(
                 "write {} from GET /api/v2/webhooks/{webhook}/signing_secret",
                 file.display()
+            ),
+            Fix::SecretToFile {
+                webhook,
+                endpoint,
+                file,
+                config,
+                replaces_env,
+            } => format!(
+                "write {} from GET /api/v2/webhooks/{webhook}/signing_secret, then in {} \
+                 [endpoints.{endpoint}] {} signing_secret_file pointing at it (the gateway \
+                 reloads; the secret is not printed)",
+                file.display(),
+                config.display(),
+                match replaces_env {
+                    Some(v) => format!("replace signing_secret_env = {v:?} by"),
+                    None => "add".to_string(),
+                }
             ),
         }
     }
@@ -149,6 +186,9 @@ pub struct DoctorOptions {
     pub environment: Option<String>,
     /// Timeouts and retries of the Zendesk client.
     pub client: ClientOptions,
+    /// Leave out the live delivery test (`setup --fix`: the gateway may not run yet,
+    /// and only the fixes are wanted).
+    pub skip_live_test: bool,
 }
 
 /// The rows of one environment are collected here.
@@ -203,7 +243,9 @@ pub async fn doctor(config: &Config, options: &DoctorOptions) -> anyhow::Result<
         };
         let result = match plan::plan_environment(config, &name) {
             Ok(plan) => match build_api(&plan, &options.client, false) {
-                Ok(api) => check_environment(config, &plan, &api, &mut rows).await,
+                Ok(api) => {
+                    check_environment(config, &plan, &api, options.skip_live_test, &mut rows).await
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(anyhow!(e)),
@@ -220,24 +262,34 @@ async fn check_environment(
     config: &Config,
     plan: &plan::EnvironmentPlan,
     api: &Api,
+    skip_live_test: bool,
     rows: &mut Rows<'_>,
 ) -> anyhow::Result<()> {
     // 1. credentials and the seat: without them nothing else can be read.
     let Some(seat) = seat::check(api, plan, rows).await? else {
         return Ok(());
     };
-    let triggers = api.list("/api/v2/triggers", "triggers").await?;
+    access::check(config, api, plan, &seat, rows).await?;
+    // With Zendesk's usage counts (how often each trigger fired).
+    let triggers = api
+        .list(
+            "/api/v2/triggers?include=usage_1h,usage_24h,usage_7d",
+            "triggers",
+        )
+        .await?;
     let webhooks = api
         .list("/api/v2/webhooks?page[size]=100", "webhooks")
         .await?;
     let brands = super::setup::account::resolve_brands(api, config, plan).await?;
     for (ep, brand) in plan.endpoints.iter().zip(brands) {
         // 2. and 3. the webhook, its secret and its recent deliveries.
-        let hook = webhook::check(api, ep, &webhooks, rows).await?;
-        // 4. the trigger.
-        rules::check_trigger(ep, hook.as_deref(), brand, &seat, &triggers, rows);
+        let hook = webhook::check(config, api, ep, &webhooks, rows).await?;
+        // 4. the trigger, and how often it fired against the webhook's deliveries.
+        let id = hook.as_ref().map(|h| h.id.as_str());
+        rules::check_trigger(ep, id, brand, &seat, &triggers, rows);
+        rules::check_usage(ep, hook.as_ref(), &triggers, rows);
         // 7. the live delivery test (last: it sends a request).
-        if let Some(id) = &hook {
+        if let (Some(id), false) = (id, skip_live_test) {
             webhook::probe(api, ep, id, rows).await?;
         }
     }
@@ -250,7 +302,9 @@ async fn check_environment(
 }
 
 /// Applies the fixes of `report`, each shown first and, unless `yes`, confirmed on
-/// `input`. Returns how many were applied.
+/// `input`; a fix two rows share (the seat missing from a group the plugin assigns to)
+/// is shown and made once. A fix that fails is reported and the others still made.
+/// Returns how many were applied.
 pub async fn apply_fixes(
     config: &Config,
     options: &DoctorOptions,
@@ -259,9 +313,14 @@ pub async fn apply_fixes(
     input: &mut dyn BufRead,
 ) -> anyhow::Result<usize> {
     let mut applied = 0;
+    let mut seen = std::collections::BTreeSet::new();
     for c in report.problems() {
         let Some(fix) = &c.fix else { continue };
-        println!("fix ({} {}): {}", c.environment, c.endpoint, fix.describe());
+        let what = fix.describe();
+        if !seen.insert((c.environment.clone(), what.clone())) {
+            continue;
+        }
+        println!("fix ({} {}): {what}", c.environment, c.endpoint);
         if !yes {
             print!("apply? [y/N] ");
             use std::io::Write;
@@ -275,15 +334,13 @@ pub async fn apply_fixes(
         }
         let plan = plan::plan_environment(config, &c.environment).map_err(|e| anyhow!(e))?;
         let mut api = build_api(&plan, &options.client, false)?;
-        apply(&mut api, fix).await.map_err(|e| {
-            anyhow!(
-                "{} {}: {}: {e:#}",
-                c.environment,
-                c.endpoint,
-                fix.describe()
-            )
-        })?;
-        applied += 1;
+        match apply(&mut api, fix).await {
+            Ok(()) => applied += 1,
+            Err(e) => println!(
+                "fix failed ({} {}): {what}: {e:#}",
+                c.environment, c.endpoint
+            ),
+        }
     }
     Ok(applied)
 }
@@ -316,17 +373,58 @@ async fn apply(api: &mut Api, fix: &Fix) -> anyhow::Result<()> {
             .await?;
         }
         Fix::ResyncSecret { webhook, file } => {
-            let answer = api
-                .get(&format!("/api/v2/webhooks/{webhook}/signing_secret"))
-                .await?;
-            let secret = answer["signing_secret"]["secret"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| anyhow!("Zendesk answered no signing secret"))?;
-            super::setup::signing_secret::write_secret_file(file, secret)?;
+            let secret = zendesk_secret(api, webhook).await?;
+            super::setup::signing_secret::write_secret_file(file, &secret)?;
+        }
+        Fix::SecretToFile {
+            webhook,
+            endpoint,
+            file,
+            config,
+            replaces_env,
+        } => {
+            let secret = zendesk_secret(api, webhook).await?;
+            super::setup::signing_secret::write_secret_file(file, &secret)?;
+            super::setup::signing_secret::point_config_at_file(
+                config,
+                endpoint,
+                file,
+                replaces_env.as_deref(),
+                &secret,
+            )?;
+            println!(
+                "wrote {} and changed [endpoints.{endpoint}] in {}{}",
+                file.display(),
+                config.display(),
+                replaces_env
+                    .as_ref()
+                    .map(|v| format!(" (${v} is no longer read; unset it)"))
+                    .unwrap_or_default()
+            );
         }
     }
     Ok(())
+}
+
+/// The signing secret Zendesk signs webhook `webhook`'s requests with.
+async fn zendesk_secret(api: &Api, webhook: &str) -> anyhow::Result<String> {
+    let answer = api
+        .get(&format!("/api/v2/webhooks/{webhook}/signing_secret"))
+        .await?;
+    answer["signing_secret"]["secret"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("Zendesk answered no signing secret for webhook {webhook}"))
+}
+
+fn load(config_path: &Path) -> anyhow::Result<Config> {
+    Ok(Config::load_with(
+        config_path,
+        LoadOptions {
+            signing_secrets_may_be_missing: true,
+        },
+    )?)
 }
 
 /// `zendesk-gateway doctor`: prints the table; with `fix`, repairs and checks again.
@@ -337,18 +435,11 @@ pub async fn run(
     fix: bool,
     yes: bool,
 ) -> anyhow::Result<()> {
-    let load = || {
-        Config::load_with(
-            config_path,
-            LoadOptions {
-                signing_secrets_may_be_missing: true,
-            },
-        )
-    };
-    let config = load()?;
+    let config = load(config_path)?;
     let options = DoctorOptions {
         environment: environment.map(str::to_string),
         client: ClientOptions::default(),
+        skip_live_test: false,
     };
     let mut report = doctor(&config, &options).await?;
     print!("{}", report.render());
@@ -357,13 +448,92 @@ pub async fn run(
         let applied = apply_fixes(&config, &options, &report, yes, &mut stdin.lock()).await?;
         if applied > 0 {
             println!("applied {applied} fix(es); checking again");
-            // The secret file may have changed: load it again.
-            report = doctor(&load()?, &options).await?;
+            // The secret file, or the config itself, may have changed: load it again,
+            // and give the running gateway a moment to reload them.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            report = doctor(&load(config_path)?, &options).await?;
             print!("{}", report.render());
         }
     }
     if !report.healthy() {
         anyhow::bail!("doctor found {} problem(s)", report.problems().count());
     }
+    Ok(())
+}
+
+/// `setup --fix`: after setup, the repairs doctor makes through the API (the seat added
+/// to groups, the API-channel condition on "Notify requester" triggers, a paused webhook
+/// re-enabled, a signing secret re-synced), found by doctor's checks without the live
+/// delivery test, each shown and confirmed unless `yes`. Prints what it did; fails
+/// when a problem with a repair is still there afterwards.
+pub async fn repair(
+    config_path: &Path,
+    environment: Option<&str>,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let options = DoctorOptions {
+        environment: environment.map(str::to_string),
+        client: ClientOptions::default(),
+        skip_live_test: true,
+    };
+    let config = load(config_path)?;
+    let report = doctor(&config, &options).await?;
+    let fixable = report.problems().filter(|c| c.fix.is_some()).count();
+    if fixable == 0 {
+        println!("--fix: nothing the API can repair");
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    let applied = apply_fixes(&config, &options, &report, yes, &mut stdin.lock()).await?;
+    println!("--fix: applied {applied} fix(es)");
+    let after = doctor(&load(config_path)?, &options).await?;
+    let left: Vec<&Check> = after.problems().filter(|c| c.fix.is_some()).collect();
+    if !left.is_empty() {
+        for c in &left {
+            println!(
+                "still to fix: {} {} {}: {}",
+                c.environment, c.endpoint, c.subject, c.detail
+            );
+        }
+        anyhow::bail!("--fix: {} repair(s) not made", left.len());
+    }
+    Ok(())
+}
+
+/// `doctor --print-signing-secret ENDPOINT`: prints the signing secret Zendesk signs the
+/// endpoint's webhook with, and nothing else, for setting a `signing_secret_env`
+/// variable (`VAR="$(zendesk-gateway doctor ... --print-signing-secret EP)"`). The only
+/// way doctor shows a secret: asked for by name.
+pub async fn print_signing_secret(config_path: &Path, endpoint: &str) -> anyhow::Result<()> {
+    let config = load(config_path)?;
+    let ep = config.endpoints.get(endpoint).ok_or_else(|| {
+        anyhow!(
+            "{}: no endpoint named {endpoint:?} (known: {})",
+            config.source.display(),
+            config
+                .endpoints
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let plan = plan::plan_environment(&config, &ep.environment).map_err(|e| anyhow!(e))?;
+    let api = build_api(&plan, &ClientOptions::default(), false)?;
+    let wname = super::setup::desired::webhook_name(endpoint);
+    let hooks = api
+        .list("/api/v2/webhooks?page[size]=100", "webhooks")
+        .await?;
+    let id = hooks
+        .iter()
+        .find(|w| w["name"].as_str() == Some(&wname))
+        .and_then(|w| w["id"].as_str())
+        .ok_or_else(|| {
+            anyhow!(
+                "environment {}: no webhook {wname:?}: run setup",
+                ep.environment
+            )
+        })?;
+    println!("{}", zendesk_secret(&api, id).await?);
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! `desired_trigger` and `rule_differs`), the failsafe automation, and "Notify
 //! requester" triggers without the API-channel condition.
 
+use super::webhook::Hook;
 use super::{Fix, Level, Rows};
 use crate::commands::setup::account::Seat;
 use crate::commands::setup::compare;
@@ -149,5 +150,85 @@ pub(super) fn check_environment_rules(
             "every active \"Notify requester\" trigger skips API updates",
             None,
         );
+    }
+}
+
+/// The usage counts of one trigger as Zendesk sideloads them on the triggers list
+/// (`include=usage_1h,usage_24h,usage_7d`): a number field per sideload on each trigger
+/// (the field-per-sideload shape recorded answers show for the same sideloads on
+/// macros; a nested `usage` object is read too). `None` when Zendesk sent none: the
+/// usage sideloads need Support Professional or Suite Growth and above.
+fn usage(t: &Value, key: &str) -> Option<u64> {
+    t[key].as_u64().or_else(|| t["usage"][key].as_u64())
+}
+
+/// Check 4b: how often the endpoint's trigger fired, against the webhook's invocations
+/// in the same 24 hours: one without the other means notifications go astray.
+pub(super) fn check_usage(
+    ep: &EndpointPlan,
+    hook: Option<&Hook>,
+    triggers: &[Value],
+    rows: &mut Rows<'_>,
+) {
+    let name = &ep.endpoint.name;
+    let title = desired::trigger_title(name);
+    let Some(t) = triggers
+        .iter()
+        .find(|t| t["title"].as_str() == Some(&title))
+    else {
+        return; // The trigger row already fails.
+    };
+    let (Some(h1), Some(h24), Some(d7)) = (
+        usage(t, "usage_1h"),
+        usage(t, "usage_24h"),
+        usage(t, "usage_7d"),
+    ) else {
+        rows.push(
+            name,
+            "trigger usage",
+            Level::Ok,
+            "Zendesk sent no usage counts for the trigger (its usage sideloads need Support \
+             Professional or Suite Growth and above)",
+            None,
+        );
+        return;
+    };
+    let fired = format!("fired {h1} time(s) in the last hour, {h24} in 24 h, {d7} in 7 days");
+    let Some(hook) = hook else {
+        rows.push(name, "trigger usage", Level::Ok, fired, None);
+        return;
+    };
+    let seen = hook.invocations_24h;
+    let detail = format!(
+        "{fired}; webhook {} saw {seen} invocation(s) in 24 h",
+        hook.id
+    );
+    if h24 == 0 && seen > 0 {
+        rows.push(
+            name,
+            "trigger usage",
+            Level::Warning,
+            format!(
+                "{detail}: something other than {title:?} calls the webhook (another trigger \
+                 or automation with a notification_webhook action for it?), so the gateway may \
+                 get tickets of other brands or twice; find it in Admin Center > Objects and \
+                 rules and remove its webhook action"
+            ),
+            None,
+        );
+    } else if h24 > 0 && seen == 0 {
+        rows.push(
+            name,
+            "trigger usage",
+            Level::Warning,
+            format!(
+                "{detail}: Zendesk fired the trigger but called the webhook for none of it \
+                 (webhook inactive, paused, or the trigger's action names another webhook); \
+                 those notifications are lost (the sweep catches up)"
+            ),
+            None,
+        );
+    } else {
+        rows.push(name, "trigger usage", Level::Ok, detail, None);
     }
 }

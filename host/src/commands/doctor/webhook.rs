@@ -7,16 +7,27 @@ use super::{Fix, Level, Rows};
 use crate::commands::setup::api::Api;
 use crate::commands::setup::desired;
 use crate::commands::setup::plan::{EndpointPlan, SecretTarget};
+use crate::commands::setup::signing_secret;
+use crate::config::Config;
 use crate::pipeline::ingress::PROBE_FIELD;
 use serde_json::{json, Value};
 
-/// The webhook's id, if it exists.
+/// The endpoint's webhook, as the later checks need it.
+pub(super) struct Hook {
+    /// Its id.
+    pub(super) id: String,
+    /// Its invocations in the last 24 hours (of the newest 100).
+    pub(super) invocations_24h: usize,
+}
+
+/// The webhook, if it exists.
 pub(super) async fn check(
+    config: &Config,
     api: &Api,
     ep: &EndpointPlan,
     webhooks: &[Value],
     rows: &mut Rows<'_>,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<Hook>> {
     let name = &ep.endpoint.name;
     let wname = desired::webhook_name(name);
     let Some(hook) = webhooks.iter().find(|w| w["name"].as_str() == Some(&wname)) else {
@@ -60,7 +71,24 @@ pub(super) async fn check(
             None,
         );
     }
-    // The signing secret.
+    secret(config, api, ep, &id, rows).await?;
+    let invocations_24h = deliveries(api, name, &id, rows).await?;
+    Ok(Some(Hook {
+        id,
+        invocations_24h,
+    }))
+}
+
+/// The signing secret Zendesk signs with against the one the gateway verifies with, by
+/// where the endpoint reads it. The secret itself is never printed.
+async fn secret(
+    config: &Config,
+    api: &Api,
+    ep: &EndpointPlan,
+    id: &str,
+    rows: &mut Rows<'_>,
+) -> anyhow::Result<()> {
+    let name = &ep.endpoint.name;
     let answer = api
         .get(&format!("/api/v2/webhooks/{id}/signing_secret"))
         .await?;
@@ -72,42 +100,96 @@ pub(super) async fn check(
         .signing_secret
         .as_ref()
         .map(|s| s.expose().trim().to_string());
-    let fix = match &ep.secret {
-        SecretTarget::ConfiguredFile(f) => Some(Fix::ResyncSecret {
-            webhook: id.clone(),
-            file: f.clone(),
-        }),
-        _ => None,
+    if ours.as_deref() == Some(zendesk) {
+        rows.push(name, "signing secret", Level::Ok, "matches Zendesk's", None);
+        return Ok(());
+    }
+    let to_file = |replaces_env: Option<String>| Fix::SecretToFile {
+        webhook: id.to_string(),
+        endpoint: name.clone(),
+        file: ep.secret.file().to_path_buf(),
+        config: config.source.clone(),
+        replaces_env,
     };
-    match ours {
-        Some(s) if s == zendesk => {
-            rows.push(name, "signing secret", Level::Ok, "matches Zendesk's", None)
-        }
-        Some(_) => rows.push(
+    let shown = signing_secret::relative_to_config(config, ep.secret.file());
+    match (&ep.secret, ours) {
+        (SecretTarget::ConfiguredFile(f), Some(_)) => rows.push(
             name,
             "signing secret",
             Level::Failure,
             format!(
-                "the gateway verifies with another secret than webhook {id}'s (rotated?): every \
-                 notification is refused 401; fix: doctor --fix (signing_secret_file) or setup"
+                "the gateway verifies with another secret ({}) than webhook {id}'s (rotated?): \
+                 every notification is refused 401; fix: doctor --fix writes Zendesk's secret \
+                 there (the gateway watches the file)",
+                f.display()
             ),
-            fix,
+            Some(Fix::ResyncSecret {
+                webhook: id.to_string(),
+                file: f.clone(),
+            }),
         ),
-        None => rows.push(
+        (SecretTarget::ConfiguredFile(f), None) => rows.push(
+            name,
+            "signing secret",
+            Level::Failure,
+            format!(
+                "signing_secret_file {} is missing or empty: the gateway does not start (or \
+                 refuses every notification); fix: doctor --fix writes webhook {id}'s secret there",
+                f.display()
+            ),
+            Some(Fix::ResyncSecret {
+                webhook: id.to_string(),
+                file: f.clone(),
+            }),
+        ),
+        (SecretTarget::Variable { name: var, .. }, Some(_)) => rows.push(
+            name,
+            "signing secret",
+            Level::Failure,
+            format!(
+                "the gateway verifies with ${var} (signing_secret_env), which holds another \
+                 secret than webhook {id}'s (rotated?): every notification is refused 401. The \
+                 gateway cannot change its own environment, so either let doctor --fix move the \
+                 secret into signing_secret_file = {shown:?} (it writes the file from Zendesk \
+                 and replaces signing_secret_env in [endpoints.{name}] of {}; the gateway \
+                 watches both and reloads without a restart), or set {var} where the gateway's \
+                 environment is defined and restart it, e.g. \
+                 {var}=\"$(zendesk-gateway doctor --config {} --print-signing-secret {name})\"",
+                config.source.display(),
+                config.source.display()
+            ),
+            Some(to_file(Some(var.clone()))),
+        ),
+        (SecretTarget::Variable { name: var, .. }, None) => rows.push(
             name,
             "signing secret",
             Level::Warning,
-            "the endpoint has no signing secret: anyone who learns its URL can notify it; run setup",
+            format!(
+                "${var} (signing_secret_env) is not set where doctor runs, so its secret could \
+                 not be compared with webhook {id}'s (the live test shows whether the gateway \
+                 verifies); run doctor with the gateway's environment (doctor --fix does not \
+                 change a secret it could not compare)"
+            ),
             None,
         ),
+        (SecretTarget::Default(_), _) => rows.push(
+            name,
+            "signing secret",
+            Level::Warning,
+            format!(
+                "the endpoint has no signing secret: anyone who learns its URL can notify it; \
+                 fix: doctor --fix writes webhook {id}'s secret to {shown:?} and adds \
+                 signing_secret_file to [endpoints.{name}]"
+            ),
+            Some(to_file(None)),
+        ),
     }
-    deliveries(api, name, &id, rows).await?;
-    Ok(Some(id))
+    Ok(())
 }
 
 /// Check 3: the invocations of the last 24 hours, and the breaker (an invocation that
 /// Zendesk dropped as `circuit_broken` newest means the webhook is paused).
-async fn deliveries(api: &Api, name: &str, id: &str, rows: &mut Rows<'_>) -> anyhow::Result<()> {
+async fn deliveries(api: &Api, name: &str, id: &str, rows: &mut Rows<'_>) -> anyhow::Result<usize> {
     let page = api
         .get(&format!("/api/v2/webhooks/{id}/invocations?page[size]=100"))
         .await?;
@@ -170,7 +252,7 @@ async fn deliveries(api: &Api, name: &str, id: &str, rows: &mut Rows<'_>) -> any
             None,
         );
     }
-    Ok(())
+    Ok(recent.len())
 }
 
 /// Check 7: Zendesk's "Test Webhook" sends a probe (see `PROBE_FIELD`), signed with the
