@@ -77,6 +77,15 @@ pub enum RunFailure {
     /// The run waited on a host service (Zendesk, the model) for longer than the
     /// gateway allows: the gateway's failure, not the plugin's.
     HostWait(Duration),
+    /// The run reached its deadline having spent at least half of it queued for a
+    /// heavy-compute slot that other runs held: the machine was busy, which is the
+    /// gateway's problem, so the ticket is retried and the plugin not blamed.
+    ComputeBusy {
+        /// How long it waited for a slot.
+        waited: Duration,
+        /// Its deadline.
+        deadline: Duration,
+    },
 }
 
 impl RunFailure {
@@ -95,6 +104,12 @@ impl RunFailure {
                 "the gateway waited {} s on Zendesk or the model, longer than it allows",
                 d.as_secs()
             ),
+            RunFailure::ComputeBusy { waited, deadline } => format!(
+                "the gateway's compute slots were busy with other plugins for {} ms of the run's \
+                 time limit of {} ms",
+                waited.as_millis(),
+                deadline.as_millis()
+            ),
         }
     }
 
@@ -105,14 +120,20 @@ impl RunFailure {
         match self {
             RunFailure::Timeout(_) | RunFailure::OutOfMemory(_) | RunFailure::Crashed(_) => true,
             RunFailure::PluginError(_) => !host_call_failed,
-            RunFailure::StartFailed(_) | RunFailure::HostWait(_) => false,
+            RunFailure::StartFailed(_)
+            | RunFailure::HostWait(_)
+            | RunFailure::ComputeBusy { .. } => false,
         }
     }
 
     /// Whether the failure is the gateway's own (no instance slot, a host service that
-    /// kept the run waiting too long): the ticket is retried, the plugin not blamed.
+    /// kept the run waiting too long, compute slots busy with other runs): the ticket is
+    /// retried, the plugin not blamed.
     pub fn is_gateways(&self) -> bool {
-        matches!(self, RunFailure::StartFailed(_) | RunFailure::HostWait(_))
+        matches!(
+            self,
+            RunFailure::StartFailed(_) | RunFailure::HostWait(_) | RunFailure::ComputeBusy { .. }
+        )
     }
 
     /// A short machine-friendly name for metrics and tags.
@@ -124,6 +145,7 @@ impl RunFailure {
             RunFailure::PluginError(_) => "plugin_error",
             RunFailure::StartFailed(_) => "start_failed",
             RunFailure::HostWait(_) => "host_wait",
+            RunFailure::ComputeBusy { .. } => "compute_busy",
         }
     }
 }
@@ -251,6 +273,7 @@ pub async fn run_plugin(
         mut store,
         stdout,
         stderr,
+        slot_wait,
     } = new_store(plugin.pre.engine(), context, deadline);
 
     let clock = store.data().ctx.clock.clone();
@@ -298,6 +321,13 @@ pub async fn run_plugin(
             Outcome::Skipped(r) => RunOutcome::Skipped(bounded(r)),
         }),
         Ok(Err(plugin_error)) => Err(RunFailure::PluginError(bounded(plugin_error))),
+        // Out of time, but mostly queued behind other runs' computing: the gateway's.
+        Err(RunFailure::Timeout(_)) if slot_wait.waited() * 2 >= deadline => {
+            Err(RunFailure::ComputeBusy {
+                waited: slot_wait.waited(),
+                deadline,
+            })
+        }
         // An interrupt trap has no deadline of its own: it is this run's.
         Err(RunFailure::Timeout(_)) => Err(RunFailure::Timeout(deadline)),
         Err(failure) => Err(failure),

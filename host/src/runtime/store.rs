@@ -27,6 +27,39 @@ pub struct RunStore {
     pub stdout: CappedOutput,
     /// What the plugin printed on stderr.
     pub stderr: CappedOutput,
+    /// How long the run has waited for a heavy-compute slot, for the runner to tell a
+    /// plugin that ran out of time computing from one that spent its time queued.
+    pub slot_wait: SlotWait,
+}
+
+/// The time one run spent waiting for a heavy-compute slot, the wait in progress
+/// included.
+#[derive(Clone, Default)]
+pub struct SlotWait(Arc<Mutex<SlotWaitState>>);
+
+#[derive(Default)]
+struct SlotWaitState {
+    finished: Duration,
+    since: Option<Instant>,
+}
+
+impl SlotWait {
+    /// The time waited so far.
+    pub fn waited(&self) -> Duration {
+        let s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        s.finished + s.since.map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    fn begin(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).since = Some(Instant::now());
+    }
+
+    fn end(&self) {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = s.since.take() {
+            s.finished += t.elapsed();
+        }
+    }
 }
 
 /// The error a run's epoch callback ends the wasm with once the run's own wall-clock
@@ -57,6 +90,8 @@ pub fn new_store(engine: &Engine, ctx: RunContext, deadline: Duration) -> RunSto
     let started = Instant::now();
     store.set_epoch_deadline(YIELD_EVERY_TICKS);
     let heavy = HeavyCompute::default();
+    let slot_wait = SlotWait::default();
+    let waits = slot_wait.clone();
     store.epoch_deadline_callback(move |_| {
         let plugin_time = started.elapsed().saturating_sub(clock.waited());
         if plugin_time >= deadline {
@@ -65,8 +100,10 @@ pub fn new_store(engine: &Engine, ctx: RunContext, deadline: Duration) -> RunSto
         if plugin_time >= HEAVY_AFTER && !heavy.held() {
             // Waiting for a heavy-compute slot counts on the plugin's own clock: only a
             // plugin that computes ever waits for one, and it must still end within its
-            // deadline (ordinary runs never reach the slots).
-            let wait = heavy.acquire();
+            // deadline (ordinary runs never reach the slots). The wait is recorded, so
+            // a run that ran out of time mostly queued behind other brands' computing
+            // is retried as the gateway's failure rather than blamed.
+            let wait = heavy.acquire(waits.clone());
             return Ok(UpdateDeadline::YieldCustom(
                 YIELD_EVERY_TICKS,
                 Box::pin(wait),
@@ -83,6 +120,7 @@ pub fn new_store(engine: &Engine, ctx: RunContext, deadline: Duration) -> RunSto
         store,
         stdout,
         stderr,
+        slot_wait,
     }
 }
 
@@ -119,11 +157,13 @@ impl HeavyCompute {
             .is_some()
     }
 
-    /// Waits for a slot and keeps it.
-    fn acquire(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// Waits for a slot and keeps it; the wait is added to `waits`.
+    fn acquire(&self, waits: SlotWait) -> impl std::future::Future<Output = ()> + Send + 'static {
         let slot = self.permit.clone();
         async move {
+            waits.begin();
             let permit = heavy_slots().clone().acquire_owned().await;
+            waits.end();
             if let Ok(permit) = permit {
                 *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
             }
