@@ -38,6 +38,13 @@ pub(super) struct RawGateway {
     pub(super) admin_token_file: Option<PathBuf>,
     #[serde(default)]
     pub(super) durable_fsync: bool,
+    pub(super) database_env: Option<String>,
+    pub(super) database_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) database_tls: bool,
+    #[serde(default = "default_lease_secs")]
+    pub(super) lease_secs: f64,
+    pub(super) replica_id: Option<String>,
 }
 
 impl Default for RawGateway {
@@ -50,6 +57,11 @@ impl Default for RawGateway {
             admin_token_env: None,
             admin_token_file: None,
             durable_fsync: false,
+            database_env: None,
+            database_file: None,
+            database_tls: false,
+            lease_secs: default_lease_secs(),
+            replica_id: None,
         }
     }
 }
@@ -65,6 +77,9 @@ fn default_concurrency() -> usize {
 }
 fn default_max_inbox_depth() -> usize {
     10_000
+}
+fn default_lease_secs() -> f64 {
+    30.0
 }
 fn default_rpm() -> u32 {
     400

@@ -1,5 +1,7 @@
 //! The audit trail: one record per run of a plugin, kept in the gateway's database.
 //! It answers "what did the AI do on ticket N, with which plugin version, and why".
+//! [`AuditLog`] reads and appends through an [`AuditStore`]: the SQLite file of one
+//! machine, or the PostgreSQL database a fleet of replicas shares.
 
 use crate::outcome::Outcome;
 use anyhow::Context;
@@ -13,6 +15,10 @@ use std::sync::Mutex;
 pub struct AuditRecord {
     /// When the run ended (RFC 3339).
     pub at: String,
+    /// When the handling began (RFC 3339, milliseconds); empty in records written
+    /// before it was kept. With `at` it shows that no two runs of a ticket overlapped.
+    #[serde(default)]
+    pub started_at: String,
     /// The ticket.
     pub ticket_id: u64,
     /// The brand.
@@ -37,28 +43,13 @@ pub struct AuditRecord {
     pub duration_ms: u64,
 }
 
-/// Creates the audit table at `conn` if needed.
-pub(crate) fn create_table(conn: &Connection) -> anyhow::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS audit (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            at TEXT NOT NULL, ticket_id INTEGER NOT NULL, brand TEXT NOT NULL,
-            environment TEXT NOT NULL, endpoint TEXT NOT NULL, mode TEXT NOT NULL,
-            plugin_version TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
-            staged TEXT NOT NULL, committed TEXT, duration_ms INTEGER NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS audit_ticket ON audit (ticket_id);",
-    )
-    .context("cannot create the audit table")
-}
-
 /// Appends `r` at `conn` (inside the caller's transaction, if any): the inbox writes a
 /// run's record in the same transaction that ends the run.
 pub(crate) fn insert(conn: &Connection, r: &AuditRecord) -> anyhow::Result<()> {
     conn.prepare_cached(
         "INSERT INTO audit (at, ticket_id, brand, environment, endpoint, mode, plugin_version,
-                            outcome, reason, staged, committed, duration_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            outcome, reason, staged, committed, duration_ms, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         r.at,
@@ -72,66 +63,122 @@ pub(crate) fn insert(conn: &Connection, r: &AuditRecord) -> anyhow::Result<()> {
         r.reason,
         r.staged.to_string(),
         r.committed.as_ref().map(|c| c.to_string()),
-        r.duration_ms as i64
+        r.duration_ms as i64,
+        r.started_at
     ])?;
     Ok(())
 }
 
-/// The audit store.
+/// Where audit records are kept: blocking calls, made off the async threads.
+pub trait AuditStore: Send + Sync {
+    /// Appends a record.
+    fn record(&self, r: &AuditRecord) -> anyhow::Result<()>;
+    /// Records for one ticket (all tickets if `None`), oldest first, the latest `limit`.
+    fn query(&self, ticket_id: Option<u64>, limit: usize) -> anyhow::Result<Vec<AuditRecord>>;
+}
+
+/// The audit trail, whichever database keeps it.
 pub struct AuditLog {
-    conn: Mutex<Connection>,
+    store: Box<dyn AuditStore>,
 }
 
 impl AuditLog {
-    /// Opens (creating if needed) the audit table in the database at `path`.
+    /// The audit trail in the SQLite database at `path` (created or brought up to date).
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open(path)
+        Ok(AuditLog::new(Box::new(SqliteAudit::open(path)?)))
+    }
+
+    /// The audit trail kept by `store`.
+    pub fn new(store: Box<dyn AuditStore>) -> Self {
+        AuditLog { store }
+    }
+
+    /// Appends a record (blocking).
+    pub fn record(&self, r: &AuditRecord) -> anyhow::Result<()> {
+        self.store.record(r)
+    }
+
+    /// Records for one ticket (all tickets if `None`), oldest first, the latest `limit`
+    /// (blocking).
+    pub fn query(&self, ticket_id: Option<u64>, limit: usize) -> anyhow::Result<Vec<AuditRecord>> {
+        self.store.query(ticket_id, limit)
+    }
+}
+
+/// The audit table of a SQLite database.
+pub struct SqliteAudit {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteAudit {
+    /// Opens (creating or updating the schema if needed) the database at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open the audit database {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        create_table(&conn)?;
-        Ok(AuditLog {
+        super::inbox::migrate(&mut conn).context("cannot create or update the audit table")?;
+        Ok(SqliteAudit {
             conn: Mutex::new(conn),
         })
     }
+}
 
-    /// Appends a record.
-    pub fn record(&self, r: &AuditRecord) -> anyhow::Result<()> {
+impl AuditStore for SqliteAudit {
+    fn record(&self, r: &AuditRecord) -> anyhow::Result<()> {
         insert(&self.conn.lock().unwrap_or_else(|p| p.into_inner()), r)
     }
 
-    /// Records for one ticket (all tickets if `None`), oldest first, at most `limit`.
-    pub fn query(&self, ticket_id: Option<u64>, limit: usize) -> anyhow::Result<Vec<AuditRecord>> {
+    fn query(&self, ticket_id: Option<u64>, limit: usize) -> anyhow::Result<Vec<AuditRecord>> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let mut stmt = conn.prepare(
             "SELECT at, ticket_id, brand, environment, endpoint, mode, plugin_version, outcome,
-                    reason, staged, committed, duration_ms
+                    reason, staged, committed, duration_ms, started_at
              FROM audit WHERE (?1 IS NULL OR ticket_id = ?1) ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![ticket_id.map(|t| t as i64), limit as i64], |r| {
             let outcome: String = r.get(7)?;
             let staged: String = r.get(9)?;
             let committed: Option<String> = r.get(10)?;
-            Ok(AuditRecord {
-                at: r.get(0)?,
-                ticket_id: r.get::<_, i64>(1)? as u64,
-                brand: r.get(2)?,
-                environment: r.get(3)?,
-                endpoint: r.get(4)?,
-                mode: r.get(5)?,
-                plugin_version: r.get(6)?,
-                // Written by `record` from an `Outcome`; an unknown text would be a
-                // database edited by hand, shown as the gateway's failure.
-                outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
-                reason: r.get(8)?,
-                staged: serde_json::from_str(&staged).unwrap_or(serde_json::Value::Null),
-                committed: committed.and_then(|c| serde_json::from_str(&c).ok()),
-                duration_ms: r.get::<_, i64>(11)? as u64,
-            })
+            Ok(decode(
+                AuditRecord {
+                    at: r.get(0)?,
+                    started_at: r.get(12)?,
+                    ticket_id: r.get::<_, i64>(1)? as u64,
+                    brand: r.get(2)?,
+                    environment: r.get(3)?,
+                    endpoint: r.get(4)?,
+                    mode: r.get(5)?,
+                    plugin_version: r.get(6)?,
+                    outcome: Outcome::Failed,
+                    reason: r.get(8)?,
+                    staged: serde_json::Value::Null,
+                    committed: None,
+                    duration_ms: r.get::<_, i64>(11)? as u64,
+                },
+                &outcome,
+                &staged,
+                committed.as_deref(),
+            ))
         })?;
         let mut out: Vec<AuditRecord> = rows.collect::<Result<_, _>>()?;
         out.reverse();
         Ok(out)
     }
+}
+
+/// Fills in the columns kept as text: the outcome and the JSON of what was staged and
+/// committed. Written by `record` from an `Outcome`; an unknown text would be a
+/// database edited by hand, shown as the gateway's failure.
+pub(crate) fn decode(
+    mut r: AuditRecord,
+    outcome: &str,
+    staged: &str,
+    committed: Option<&str>,
+) -> AuditRecord {
+    r.outcome = Outcome::parse(outcome).unwrap_or(Outcome::Failed);
+    r.staged = serde_json::from_str(staged).unwrap_or(serde_json::Value::Null);
+    r.committed = committed.and_then(|c| serde_json::from_str(c).ok());
+    r
 }

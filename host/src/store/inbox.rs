@@ -173,16 +173,43 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE inbox ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE inbox ADD COLUMN first_failure_at INTEGER;
      ALTER TABLE inbox ADD COLUMN intent TEXT;",
+    // The audit trail lives in the same file; its table was created outside these steps
+    // before, hence IF NOT EXISTS.
+    "CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL, ticket_id INTEGER NOT NULL, brand TEXT NOT NULL,
+        environment TEXT NOT NULL, endpoint TEXT NOT NULL, mode TEXT NOT NULL,
+        plugin_version TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+        staged TEXT NOT NULL, committed TEXT, duration_ms INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS audit_ticket ON audit (ticket_id);",
+    "ALTER TABLE audit ADD COLUMN started_at TEXT NOT NULL DEFAULT '';",
+    // One machine is a fleet of one, but it heartbeats all the same: /admin/plugins
+    // reads the versions served from here whichever database keeps them.
+    "CREATE TABLE IF NOT EXISTS replicas (
+        replica_id TEXT PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        versions   TEXT NOT NULL
+    );",
 ];
 
-/// Brings the schema at `conn` up to date (see [`MIGRATIONS`]).
-fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+/// Brings the schema at `conn` up to date (see [`MIGRATIONS`]). The IMMEDIATE
+/// transaction takes the file's write lock first, so two processes opening one file
+/// together apply each step once.
+pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(step)
             .with_context(|| format!("inbox schema step {}", i + 1))?;
     }
+    anyhow::ensure!(
+        version as usize <= MIGRATIONS.len(),
+        "the database's schema is version {version}, newer than this gateway's {}: \
+         run the newer gateway, or restore a backup",
+        MIGRATIONS.len()
+    );
     tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
     tx.commit()?;
     Ok(())
@@ -199,7 +226,6 @@ impl SqliteInbox {
         conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn).context("cannot create or update the inbox table")?;
-        audit::create_table(&conn)?;
         Ok(SqliteInbox {
             conn: Mutex::new(conn),
         })
@@ -431,108 +457,69 @@ impl InboxStore for SqliteInbox {
     }
 }
 
+impl super::fleet::FleetStore for SqliteInbox {
+    fn heartbeat(&self, r: &super::fleet::ReplicaInfo) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT INTO replicas (replica_id, started_at, last_seen, versions)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (replica_id) DO UPDATE SET started_at = excluded.started_at,
+                 last_seen = excluded.last_seen, versions = excluded.versions",
+            params![
+                r.replica_id,
+                r.started_at_ms,
+                r.last_seen_ms,
+                serde_json::to_string(&r.versions)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn replicas(&self, since_ms: i64) -> anyhow::Result<Vec<super::fleet::ReplicaInfo>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT replica_id, started_at, last_seen, versions FROM replicas
+             WHERE last_seen >= ?1 ORDER BY replica_id",
+        )?;
+        let rows = stmt.query_map(params![since_ms], |r| {
+            let versions: String = r.get(3)?;
+            Ok(super::fleet::ReplicaInfo {
+                replica_id: r.get(0)?,
+                started_at_ms: r.get(1)?,
+                last_seen_ms: r.get(2)?,
+                versions: serde_json::from_str(&versions).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn note(t: u64) -> Notification {
-        Notification {
-            environment: "prod".into(),
-            ticket_id: t,
-            endpoint: "ep".into(),
-        }
-    }
-
-    #[test]
-    fn coalesces_and_serialises_per_ticket() {
-        let dir = tempdir();
-        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
-        assert_eq!(inbox.enqueue(&note(1), 0).unwrap(), Enqueued::New);
-        assert_eq!(inbox.enqueue(&note(1), 0).unwrap(), Enqueued::Coalesced);
-        let c = inbox.claim(0).unwrap().unwrap();
-        // While running, the ticket cannot be claimed again, even with a new notification.
-        inbox.enqueue(&note(1), 0).unwrap();
-        assert!(inbox.claim(0).unwrap().is_none());
-        inbox.complete(&c).unwrap();
-        // ...but exactly one more run is owed.
-        let c2 = inbox.claim(0).unwrap().unwrap();
-        inbox.complete(&c2).unwrap();
-        assert!(inbox.claim(0).unwrap().is_none());
-        assert_eq!(inbox.depth().unwrap(), 0);
-    }
-
     #[test]
     fn survives_reopen_and_recovers_running() {
-        let dir = tempdir();
+        let dir = std::env::temp_dir().join(format!(
+            "inbox-test-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("inbox.db");
+        let note = Notification {
+            environment: "prod".into(),
+            ticket_id: 5,
+            endpoint: "ep".into(),
+        };
         {
             let inbox = SqliteInbox::open(&path, true).unwrap();
-            inbox.enqueue(&note(5), 0).unwrap();
+            inbox.enqueue(&note, 0).unwrap();
             inbox.claim(0).unwrap().unwrap();
         }
         let inbox = SqliteInbox::open(&path, false).unwrap();
         assert!(inbox.claim(0).unwrap().is_none());
         assert_eq!(inbox.recover().unwrap(), 1);
         assert_eq!(inbox.claim(0).unwrap().unwrap().notification.ticket_id, 5);
-    }
-
-    #[test]
-    fn leases_are_rescued_and_a_lost_claim_cannot_finish() {
-        let dir = tempdir();
-        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
-        inbox.enqueue(&note(3), 0).unwrap();
-        let first = inbox.claim_leased(0, 100).unwrap().unwrap();
-        assert!(inbox.claim_leased(50, 150).unwrap().is_none(), "leased");
-        assert!(inbox.renew(&first, 200).unwrap());
-        assert!(inbox.claim_leased(150, 300).unwrap().is_none(), "renewed");
-        let rescued = inbox.claim_leased(201, 400).unwrap().unwrap();
-        assert_eq!(rescued.notification.ticket_id, 3);
-        assert!(!inbox.renew(&first, 500).unwrap(), "the old claim is gone");
-        assert!(!inbox.complete(&first).unwrap());
-        assert_eq!(inbox.depth().unwrap(), 1);
-        assert!(inbox.complete(&rescued).unwrap());
-        assert_eq!(inbox.depth().unwrap(), 0);
-    }
-
-    #[test]
-    fn dead_letters_are_kept_listed_and_revived() {
-        let dir = tempdir();
-        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
-        inbox.enqueue(&note(4), 0).unwrap();
-        let c = inbox.claim(0).unwrap().unwrap();
-        let dead = Finish::Dead {
-            reason: "Zendesk kept failing".into(),
-        };
-        assert!(inbox.finish(&c, &dead, None, 0).unwrap());
-        assert_eq!(inbox.depth().unwrap(), 0);
-        assert!(inbox.claim(10).unwrap().is_none());
-        assert_eq!(
-            inbox.dead_letters().unwrap()[0].reason,
-            "Zendesk kept failing"
-        );
-        assert!(inbox.revive("prod", 4, 20).unwrap());
-        assert_eq!(inbox.claim(20).unwrap().unwrap().attempts, 0);
-    }
-
-    #[test]
-    fn retry_waits_until_due() {
-        let dir = tempdir();
-        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
-        inbox.enqueue(&note(2), 0).unwrap();
-        let c = inbox.claim(0).unwrap().unwrap();
-        inbox.retry_at(&c, 1000, "503").unwrap();
-        assert!(inbox.claim(999).unwrap().is_none());
-        assert_eq!(inbox.next_due().unwrap(), Some(1000));
-        assert_eq!(inbox.claim(1000).unwrap().unwrap().attempts, 1);
-    }
-
-    fn tempdir() -> std::path::PathBuf {
-        let p = std::env::temp_dir().join(format!(
-            "inbox-test-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        p
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

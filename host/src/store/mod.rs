@@ -1,30 +1,92 @@
 //! The gateway's durable state: the inbox of notifications ([`inbox`], written with group
-//! commit by [`group_commit`]) and the audit trail ([`audit`]), in one SQLite database.
-//! [`Inbox`] is what the pipeline uses: the store, its writer and the count of tickets
-//! waiting, kept together so that nothing else keeps the count by hand.
+//! commit by [`group_commit`]), the audit trail ([`audit`]), the replicas' heartbeats
+//! ([`fleet`]) and, for a fleet, the shared Zendesk quota ([`quota`]): in one SQLite
+//! database on one machine, or in one PostgreSQL database that several replicas share
+//! ([`postgres`]). [`Database`] opens either behind the same traits. [`Inbox`] is what
+//! the pipeline uses: the store, its writer and the count of tickets waiting, kept
+//! together so that nothing else keeps the count by hand.
 
 pub mod audit;
+pub mod fleet;
 pub mod group_commit;
 pub mod inbox;
+pub mod postgres;
+pub mod quota;
+#[cfg(test)]
+mod suite;
 
 use audit::AuditRecord;
 use group_commit::InboxWriter;
 use inbox::{Claimed, DeadLetter, Enqueued, Finish, InboxStore, Notification};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Every store of one database, behind its traits.
+pub struct Database {
+    /// The inbox.
+    pub inbox: Arc<dyn inbox::InboxStore>,
+    /// The audit trail.
+    pub audit: Arc<audit::AuditLog>,
+    /// The replicas' heartbeats.
+    pub fleet: Arc<dyn fleet::FleetStore>,
+    /// The Zendesk quota shared by the fleet; `None` on one machine, whose clients'
+    /// own limiters are exact.
+    pub quota: Option<Arc<dyn quota::SharedQuota>>,
+    /// Where it is, for messages (a file path, or the URL without its password).
+    pub shown: String,
+}
+
+impl Database {
+    /// The SQLite database at `path` (blocking).
+    pub fn sqlite(path: &std::path::Path, fsync: bool) -> anyhow::Result<Database> {
+        let store = Arc::new(inbox::SqliteInbox::open(path, fsync)?);
+        Ok(Database {
+            inbox: store.clone(),
+            audit: Arc::new(audit::AuditLog::open(path)?),
+            fleet: store,
+            quota: None,
+            shown: path.display().to_string(),
+        })
+    }
+
+    /// The PostgreSQL database at `url` (blocking: connects and migrates), for replica
+    /// `replica`, with up to `connections` connections.
+    pub fn postgres(
+        url: &str,
+        tls: bool,
+        replica: &str,
+        connections: usize,
+    ) -> anyhow::Result<Database> {
+        let target = postgres::PgTarget::parse(url, tls)?;
+        let shown = target.shown().to_string();
+        let store = postgres::PgStore::open(target, replica, connections)?;
+        Ok(Database {
+            inbox: Arc::new(store.clone()),
+            audit: Arc::new(audit::AuditLog::new(Box::new(store.clone()))),
+            fleet: Arc::new(store.clone()),
+            quota: Some(Arc::new(store)),
+            shown,
+        })
+    }
+}
 
 /// The inbox as the pipeline sees it. Every database call runs off the async threads.
 pub struct Inbox {
     store: Arc<dyn InboxStore>,
     writer: InboxWriter,
     /// Tickets waiting or running, kept in memory so that the backpressure check costs
-    /// no database query per notification.
+    /// no database query per notification. With replicas sharing the inbox, each one
+    /// counts only what it did, so [`Inbox::resync`] sets it from the database now and
+    /// then.
     waiting: AtomicI64,
+    lease: Duration,
 }
 
 impl Inbox {
-    /// Wraps `store`: starts its group-commit writer and reads how many tickets wait.
-    pub fn open(store: Arc<dyn InboxStore>) -> anyhow::Result<Inbox> {
+    /// Wraps `store` (blocking: reads how many tickets wait) and starts its group-commit
+    /// writer. Claims are leased for `lease`.
+    pub fn open(store: Arc<dyn InboxStore>, lease: Duration) -> anyhow::Result<Inbox> {
         let waiting = store.depth()? as i64;
         let writer = InboxWriter::spawn(store.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the inbox writer thread: {e}"))?;
@@ -32,7 +94,15 @@ impl Inbox {
             store,
             writer,
             waiting: AtomicI64::new(waiting),
+            lease: lease.max(Duration::from_millis(300)),
         })
+    }
+
+    /// Sets the count of tickets waiting from the database (blocking).
+    pub fn resync(&self) -> anyhow::Result<()> {
+        self.waiting
+            .store(self.store.depth()? as i64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The store itself.
@@ -59,15 +129,18 @@ impl Inbox {
         Ok(enqueued)
     }
 
-    /// How long a claim holds a ticket without renewal. A worker renews it every third
-    /// of that while its run lives; a claim whose worker stopped renewing is rescued by
-    /// the next claim after it runs out.
-    pub const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+    /// How long a claim holds a ticket without renewal (`gateway.lease_secs`). A worker
+    /// renews it every third of that while its run lives, and stops the run before the
+    /// lease runs out if it cannot; a claim whose worker stopped renewing is rescued by
+    /// the next claim, on any replica, after it runs out.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
 
-    /// Takes the next due ticket (or one whose lease ran out), leased for [`Self::LEASE`].
+    /// Takes the next due ticket (or one whose lease ran out), leased for [`Self::lease`].
     pub async fn claim(&self, now_ms: i64) -> anyhow::Result<Option<Claimed>> {
         let store = self.store.clone();
-        let until = now_ms + Self::LEASE.as_millis() as i64;
+        let until = now_ms + self.lease.as_millis() as i64;
         tokio::task::spawn_blocking(move || store.claim_leased(now_ms, until)).await?
     }
 
@@ -75,7 +148,7 @@ impl Inbox {
     pub async fn renew(&self, c: &Claimed, now_ms: i64) -> anyhow::Result<bool> {
         let store = self.store.clone();
         let c = c.clone();
-        let until = now_ms + Self::LEASE.as_millis() as i64;
+        let until = now_ms + self.lease.as_millis() as i64;
         tokio::task::spawn_blocking(move || store.renew(&c, until)).await?
     }
 

@@ -1,15 +1,14 @@
 //! HTTP client for the Zendesk Support API, authenticated as the AI seat.
 
 use super::error::{ZendeskError, ZendeskErrorKind};
+use super::quota::{LocalQuota, QuotaBackend};
 use super::types::{Comment, Ticket, TicketUpdate, User};
 use crate::config::Environment;
 use base64::Engine as _;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,7 +51,8 @@ struct Inner {
     base_url: String,
     http: reqwest::Client,
     auth: HeaderValue,
-    limiter: DefaultDirectRateLimiter,
+    /// Consulted before every request: this process's limiter, or the fleet's bucket.
+    quota: Arc<dyn QuotaBackend>,
     options: ClientOptions,
 }
 
@@ -96,11 +96,22 @@ const MAX_COMMENT_PAGES: usize = 100;
 
 impl ZendeskClient {
     /// A client for `env`, authenticated with the seat's API token, limited to the
-    /// environment's requests per minute.
+    /// environment's requests per minute by this process's own limiter.
     pub fn new(
         env: &Environment,
         options: ClientOptions,
         metrics: Arc<crate::telemetry::metrics::Metrics>,
+    ) -> anyhow::Result<Self> {
+        let quota = Arc::new(LocalQuota::per_minute(env.requests_per_minute));
+        Self::with_quota(env, options, metrics, quota)
+    }
+
+    /// A client for `env` whose requests wait on `quota` (e.g. the fleet's shared one).
+    pub fn with_quota(
+        env: &Environment,
+        options: ClientOptions,
+        metrics: Arc<crate::telemetry::metrics::Metrics>,
+        quota: Arc<dyn QuotaBackend>,
     ) -> anyhow::Result<Self> {
         let credentials = format!("{}/token:{}", env.email, env.api_token.expose());
         let mut auth = HeaderValue::from_str(&format!(
@@ -113,10 +124,6 @@ impl ZendeskClient {
             .timeout(options.request_timeout)
             .user_agent(concat!("zendesk-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let rpm = NonZeroU32::new(env.requests_per_minute.max(1)).expect("max(1) is non-zero");
-        // A burst of a tenth of the minute's quota: smooth, but not one-at-a-time.
-        let burst = NonZeroU32::new((env.requests_per_minute / 10).max(1)).expect("non-zero");
-        let limiter = RateLimiter::direct(Quota::per_minute(rpm).allow_burst(burst));
         Ok(ZendeskClient {
             inner: Arc::new(Inner {
                 metrics,
@@ -125,7 +132,7 @@ impl ZendeskClient {
                 base_url: env.base_url.clone(),
                 http,
                 auth,
-                limiter,
+                quota,
                 options,
             }),
         })
@@ -275,7 +282,7 @@ impl ZendeskClient {
         let opts = &self.inner.options;
         let mut attempt = 0u32;
         loop {
-            self.inner.limiter.until_ready().await;
+            self.inner.quota.until_ready().await;
             let mut req = self
                 .inner
                 .http

@@ -7,6 +7,7 @@
 
 mod client;
 mod error;
+pub mod quota;
 pub mod reads;
 mod types;
 

@@ -110,6 +110,7 @@ pub async fn handle(gw: &Gateway, claimed: &Claimed) -> Report {
     let n = &claimed.notification;
     let mut record = AuditRecord {
         at: String::new(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ticket_id: n.ticket_id,
         brand: String::new(),
         environment: n.environment.clone(),
