@@ -147,12 +147,40 @@ impl Drop for Pooled {
             // The server went away: the idle connections are most likely broken as well
             // (a restart closes them all), so they go too, and each next call connects.
             state.open -= 1 + state.idle.len();
-            state.idle.clear();
+            let mut broken = std::mem::take(&mut state.idle);
+            broken.push(client);
+            dispose(broken);
         } else {
             state.idle.push(client);
         }
         drop(state);
         self.pool.freed.notify_all();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        dispose(std::mem::take(&mut state.idle));
+    }
+}
+
+/// Closes `clients`. A client's close blocks on its own small runtime, which panics on
+/// a thread that drives async tasks (the last `Arc` of a store may well be dropped on
+/// one), so within a tokio runtime they are closed on a thread of their own.
+fn dispose(clients: Vec<Client>) {
+    if clients.is_empty() {
+        return;
+    }
+    if tokio::runtime::Handle::try_current().is_ok() {
+        let closing = std::thread::Builder::new()
+            .name("pg-close".into())
+            .spawn(move || drop(clients));
+        if let Err(e) = closing {
+            tracing::warn!(error = %e, "cannot start a thread to close database connections");
+        }
+    } else {
+        drop(clients);
     }
 }
 
@@ -192,6 +220,7 @@ impl PgPool {
             if let Some(client) = state.idle.pop() {
                 if client.is_closed() {
                     state.open -= 1;
+                    dispose(vec![client]);
                     continue;
                 }
                 return Ok(self.lend(client));
