@@ -55,9 +55,8 @@ pub fn database() -> Option<String> {
     }
     Some(
         ScratchCluster::shared()
-            .expect("the throwaway PostgreSQL cluster starts")
-            .new_database()
-            .expect("a database in the throwaway PostgreSQL cluster"),
+            .and_then(|c| c.new_database())
+            .unwrap_or_else(|e| panic!("no database in the throwaway PostgreSQL cluster: {e:#}")),
     )
 }
 
@@ -119,9 +118,23 @@ impl ScratchCluster {
         if let Some(c) = &*slot {
             return Ok(c.clone());
         }
-        let cluster = Arc::new(ScratchCluster::start()?);
-        *slot = Some(cluster.clone());
-        Ok(cluster)
+        // A free port can be taken by someone else between the look and the server's bind
+        // (other tests pick ports too): a failed start is tried again, on a new port.
+        let mut last = None;
+        for _ in 0..3 {
+            match ScratchCluster::start() {
+                Ok(c) => {
+                    let cluster = Arc::new(c);
+                    *slot = Some(cluster.clone());
+                    return Ok(cluster);
+                }
+                Err(e) => {
+                    eprintln!("the throwaway PostgreSQL cluster did not start: {e:#}");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("tried"))
     }
 
     fn start() -> anyhow::Result<ScratchCluster> {
