@@ -8,6 +8,7 @@
 pub mod budget;
 mod client;
 mod error;
+pub mod quota;
 pub mod reads;
 mod types;
 
