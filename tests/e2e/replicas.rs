@@ -59,6 +59,11 @@ impl Fleet {
     /// no PostgreSQL is to be had outside CI.
     async fn start(n: usize, gateway: &str, rpm: u32) -> Option<Fleet> {
         let url = blocking(scratch::database).await?;
+        Some(Fleet::start_on(url, n, gateway, rpm).await)
+    }
+
+    /// [`Fleet::start`] on the database at `url`.
+    async fn start_on(url: String, n: usize, gateway: &str, rpm: u32) -> Fleet {
         let config = sim_config();
         let token = config.api_token.clone();
         let sim = Simulator::start(config, "127.0.0.1:0".parse().unwrap())
@@ -112,7 +117,7 @@ impl Fleet {
         for i in 0..n {
             fleet.wait_healthy(i).await;
         }
-        Some(fleet)
+        fleet
     }
 
     fn spawn(&mut self, i: usize) {
@@ -384,15 +389,23 @@ async fn the_fleet_keeps_to_one_zendesk_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_recover_by_themselves_when_the_database_restarts_under_load() {
-    let cluster = blocking(scratch::ScratchCluster::shared).await;
     if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
         eprintln!("skipping: DATABASE_URL names the server, which is not ours to restart");
         return;
     }
-    let Some(fleet) = Fleet::start(2, "lease_secs = 3\nconcurrency = 2", 1200).await else {
+    // Not the cluster the other tests share: restarting it would break their
+    // connections at a random moment of theirs.
+    if blocking(scratch::database).await.is_none() {
         return;
-    };
-    let cluster = cluster.expect("the throwaway cluster");
+    }
+    let cluster = Arc::new(
+        blocking(scratch::ScratchCluster::private)
+            .await
+            .expect("a throwaway cluster of this test's own"),
+    );
+    let c = cluster.clone();
+    let url = blocking(move || c.new_database()).await.unwrap();
+    let fleet = Fleet::start_on(url, 2, "lease_secs = 3\nconcurrency = 2", 1200).await;
     let ids: Vec<u64> = (0..30).map(|i| fleet.ticket(i)).collect();
     for (n, id) in ids.iter().enumerate() {
         fleet.notify(n % 2, *id).await;
@@ -416,4 +429,132 @@ async fn replicas_recover_by_themselves_when_the_database_restarts_under_load() 
         .wait_all_answered(&all, Duration::from_secs(120))
         .await;
     fleet.assert_once_and_serial(&all).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_keeps_to_one_ticket_update_budget() {
+    // Zendesk's Update Ticket limit is the account's: 100 a minute here (the harness's
+    // ticket_updates_per_minute), a burst of 10, for both replicas together. Each
+    // replica's own limiter would let the fleet send twice that.
+    let Some(fleet) = Fleet::start(2, "concurrency = 4", 6000).await else {
+        return;
+    };
+    let ids: Vec<u64> = (0..24).map(|i| fleet.ticket(i)).collect();
+    let sends = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| fleet.notify(n % 2, *id));
+    futures::future::join_all(sends).await;
+    fleet
+        .wait_all_answered(&ids, Duration::from_secs(180))
+        .await;
+    fleet.assert_once_and_serial(&ids).await;
+    let updates: Vec<_> = fleet
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "PUT" && c.path.starts_with("/api/v2/tickets/"))
+        .collect();
+    assert_eq!(updates.len(), ids.len(), "one update per ticket");
+    let first = updates[0].at;
+    for (n, c) in updates.iter().enumerate() {
+        let t = (c.at - first).num_milliseconds() as f64 / 1000.0;
+        let allowed = 10.0 + 100.0 / 60.0 * t + 2.0;
+        assert!(
+            (n + 1) as f64 <= allowed,
+            "{} ticket updates by {t:.2} s: the fleet exceeded the update budget (at most {allowed:.0})",
+            n + 1
+        );
+    }
+}
+
+/// Signs in to a replica's console: its session cookie.
+async fn console_session(http: &reqwest::Client, base: &str) -> String {
+    let resp = http
+        .post(format!("{base}/console/login"))
+        .header("origin", base)
+        .form(&[("token", ADMIN_TOKEN), ("operator", "Ana")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "signed in to {base}");
+    let set = resp.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_string()
+}
+
+async fn console_page(http: &reqwest::Client, base: &str, cookie: &str, path: &str) -> String {
+    let resp = http
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "GET {base}{path}");
+    resp.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_on_one_replicas_console_holds_on_the_other() {
+    let Some(fleet) = Fleet::start(2, "", 6000).await else {
+        return;
+    };
+    // The console never follows redirects here: a 303 is checked as such.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (a, b) = (&fleet.replicas[0].url, &fleet.replicas[1].url);
+    // Sessions are each replica's own (docs/replicas.md): sign in to both.
+    let cookie_a = console_session(&http, a).await;
+    let cookie_b = console_session(&http, b).await;
+    let brands = console_page(&http, a, &cookie_a, "/console/brands").await;
+    let at = brands.find("name=\"csrf\" value=\"").expect("a CSRF field");
+    let rest = &brands[at + "name=\"csrf\" value=\"".len()..];
+    let csrf = rest[..rest.find('"').unwrap()].to_string();
+    let resp = http
+        .post(format!("{a}/console/brands/triage/mode"))
+        .header("cookie", &cookie_a)
+        .header("origin", a.as_str())
+        .form(&[("mode", "listening"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "switched on replica 0");
+    // Replica 1 picks the switch up from the shared table within a heartbeat.
+    let started = Instant::now();
+    loop {
+        let page = console_page(&http, b, &cookie_b, "/console/brands").await;
+        if page.contains("override</span> by Ana") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "replica 1 never saw the switch: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ...and obeys it: its run of a new ticket drafts an internal note.
+    let id = fleet.ticket(100);
+    fleet.notify(1, id).await;
+    let started = Instant::now();
+    let run = loop {
+        let db = fleet.db.clone();
+        let runs = blocking(move || db.audit.query(Some(id), 10))
+            .await
+            .unwrap();
+        if let Some(r) = runs.into_iter().next() {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no run of {id}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(run.mode, "listening", "{run:#?}");
+    assert_eq!(fleet.ai_replies(id), 0, "drafted, not sent");
+    // Either replica's console lists both replicas and the version each serves.
+    let plugins = console_page(&http, b, &cookie_b, "/console/plugins").await;
+    assert_eq!(plugins.matches("<tr data-replica=").count(), 2, "{plugins}");
+    assert!(plugins.contains("(this one)"), "{plugins}");
 }

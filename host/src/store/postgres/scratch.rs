@@ -118,16 +118,25 @@ impl ScratchCluster {
         if let Some(c) = &*slot {
             return Ok(c.clone());
         }
+        let cluster = Arc::new(ScratchCluster::start_retrying()?);
+        *slot = Some(cluster.clone());
+        Ok(cluster)
+    }
+
+    /// A cluster of the caller's own, not shared with the process's other tests: for a
+    /// test that restarts the server, which would break every other test's connections.
+    /// With `DATABASE_URL` set, that server (which is not ours to restart).
+    pub fn private() -> anyhow::Result<ScratchCluster> {
+        ScratchCluster::start_retrying()
+    }
+
+    fn start_retrying() -> anyhow::Result<ScratchCluster> {
         // A free port can be taken by someone else between the look and the server's bind
         // (other tests pick ports too): a failed start is tried again, on a new port.
         let mut last = None;
         for _ in 0..3 {
             match ScratchCluster::start() {
-                Ok(c) => {
-                    let cluster = Arc::new(c);
-                    *slot = Some(cluster.clone());
-                    return Ok(cluster);
-                }
+                Ok(c) => return Ok(c),
                 Err(e) => {
                     eprintln!("the throwaway PostgreSQL cluster did not start: {e:#}");
                     last = Some(e);
