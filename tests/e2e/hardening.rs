@@ -606,6 +606,7 @@ async fn audit_records_past_the_retention_are_pruned() {
     let record = |days_ago: i64, ticket_id: u64| AuditRecord {
         at: (chrono::Utc::now() - chrono::Duration::days(days_ago))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        started_at: String::new(),
         ticket_id,
         brand: "triage".into(),
         environment: "production".into(),

@@ -18,6 +18,7 @@ mod operations;
 mod pipeline;
 mod plugins;
 mod reload;
+mod replicas;
 mod run_model;
 mod sandbox;
 mod setup;

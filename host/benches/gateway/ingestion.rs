@@ -132,15 +132,24 @@ async fn gateway_ingress(
     sim_url: &str,
     tag: &str,
     fsync: bool,
+    database_url: Option<&str>,
 ) -> anyhow::Result<(String, Arc<Gateway>, JoinHandle<()>)> {
     let dir = common::scratch_dir(tag);
+    let mut gateway_extra = format!("durable_fsync = {fsync}");
+    if let Some(url) = database_url {
+        std::fs::write(dir.join("database-url"), url)?;
+        gateway_extra.push_str(&format!(
+            "\ndatabase_file = \"{}\"",
+            dir.join("database-url").display()
+        ));
+    }
     let brand = BrandDef::new("triage", zendesk_gateway::plugin_artifacts::TRIAGE_PATH);
     let text = common::config_text(
         sim_url,
         &dir.join("data"),
         "127.0.0.1:0",
         std::slice::from_ref(&brand),
-        &format!("durable_fsync = {fsync}"),
+        &gateway_extra,
     );
     let config = common::load_config(&common::write_config(&dir, &text, &common::sim_token()))?;
     let gateway = Gateway::start(config, StartOptions::default()).await?;
@@ -183,9 +192,16 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
 
     let sim = common::start_simulator().await?;
     let (bare_url, bare_task) = bare_hyper().await?;
-    let (gw_url, gw, gw_task) = gateway_ingress(&sim.base_url(), "ingest", false).await?;
+    let (gw_url, gw, gw_task) = gateway_ingress(&sim.base_url(), "ingest", false, None).await?;
     let (fsync_url, fsync_gw, fsync_task) =
-        gateway_ingress(&sim.base_url(), "ingest-fsync", true).await?;
+        gateway_ingress(&sim.base_url(), "ingest-fsync", true, None).await?;
+    // The same gateway on PostgreSQL (the throwaway cluster, or DATABASE_URL's server).
+    let pg_url =
+        tokio::task::spawn_blocking(zendesk_gateway::store::postgres::scratch::database).await?;
+    let pg = match &pg_url {
+        Some(url) => Some(gateway_ingress(&sim.base_url(), "ingest-pg", false, Some(url)).await?),
+        None => None,
+    };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()?;
@@ -194,12 +210,18 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
     for url in [&bare_url, &gw_url, &fsync_url] {
         load(&client, url, connections, warmup, &ids).await;
     }
-    // Rounds alternate between the two servers, so a noisy neighbour on this shared
-    // machine slows both sides rather than one.
-    let (mut bare, mut gateway) = (Load::default(), Load::default());
+    if let Some((url, _, _)) = &pg {
+        load(&client, url, connections, warmup, &ids).await;
+    }
+    // Rounds alternate between the servers, so a noisy neighbour on this shared
+    // machine slows every side rather than one.
+    let (mut bare, mut gateway, mut postgres) = (Load::default(), Load::default(), Load::default());
     for _ in 0..rounds {
         bare.add(load(&client, &bare_url, connections, round, &ids).await);
         gateway.add(load(&client, &gw_url, connections, round, &ids).await);
+        if let Some((url, _, _)) = &pg {
+            postgres.add(load(&client, url, connections, round, &ids).await);
+        }
     }
     let mut fsync = load(&client, &fsync_url, connections, round, &ids).await;
     let alone = {
@@ -247,6 +269,32 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
         &format!("ratio {fsync_ratio:.2} (informational: every commit fsynced)"),
     );
 
+    match &pg {
+        Some(_) => {
+            let pg_ratio = postgres.rate() / gateway.rate();
+            figure(
+                "ingestion postgres",
+                &format!(
+                    "gateway on PostgreSQL {:.0} req/s p99 {}{}",
+                    postgres.rate(),
+                    ms(postgres.p99()),
+                    refused(&postgres)
+                ),
+                &format!("gateway on SQLite {:.0} req/s", gateway.rate()),
+                &format!(
+                    "ratio {pg_ratio:.2} (target >= 0.5) {}",
+                    if pg_ratio >= 0.5 { "MET" } else { "MISSED" }
+                ),
+            );
+        }
+        None => figure(
+            "ingestion postgres",
+            "skipped: no PostgreSQL server binaries and no DATABASE_URL",
+            "-",
+            "-",
+        ),
+    }
+
     figure(
         "ingestion inbox alone",
         &format!("SqliteInbox::enqueue {alone:.0} notifications/s, one thread, no HTTP"),
@@ -259,6 +307,13 @@ pub async fn run(scale: Scale) -> anyhow::Result<()> {
 
     for task in [bare_task, gw_task, fsync_task] {
         task.abort();
+    }
+    if let Some((_, pg_gw, pg_task)) = pg {
+        pg_task.abort();
+        let _ = pg_task.await;
+        // The last handle of a PostgreSQL store closes its connections: off the async
+        // threads.
+        tokio::task::spawn_blocking(move || drop(pg_gw)).await?;
     }
     drop((gw, fsync_gw));
     sim.shutdown().await;

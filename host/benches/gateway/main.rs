@@ -9,7 +9,8 @@
 //! Sections, in order: ingestion, dispatch, end to end (with Zendesk calls per
 //! ticket), hot reload, run model (quota-bound throughput, time to first response),
 //! isolation (computing plugins beside a healthy brand), start-up and memory, Zendesk
-//! costs (calls per customer message, the sweep's share of the quota). Each module's docs say what exactly is
+//! costs (calls per customer message, the sweep's share of the quota), replicas (two
+//! against one on PostgreSQL, runs waiting on a slow fake model). Each module's docs say what exactly is
 //! measured on each side. `docs/benchmarks.md` has results and how to read them.
 //!
 //! Criterion is not used: the figures are ratios against baselines that need servers,
@@ -22,6 +23,7 @@ mod footprint;
 mod ingestion;
 mod isolation;
 mod reload;
+mod replicas;
 mod run_model;
 mod zendesk_costs;
 
@@ -89,7 +91,7 @@ fn main() {
     let mut failed = Vec::new();
     type Section =
         fn(Scale) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
-    let sections: [(&str, Section); 8] = [
+    let sections: [(&str, Section); 9] = [
         ("ingestion", |s| Box::pin(ingestion::run(s))),
         ("dispatch", |s| Box::pin(dispatch::run(s))),
         ("end to end", |s| Box::pin(end_to_end::run(s))),
@@ -98,6 +100,7 @@ fn main() {
         ("isolation", |s| Box::pin(isolation::run(s))),
         ("memory and start-up", |s| Box::pin(footprint::run(s))),
         ("zendesk costs", |s| Box::pin(zendesk_costs::run(s))),
+        ("replicas", |s| Box::pin(replicas::run(s))),
     ];
     // BENCH_ONLY=<section name> runs one section (e.g. BENCH_ONLY=ingestion), for
     // repeating one figure while working on it.

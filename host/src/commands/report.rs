@@ -3,7 +3,6 @@
 
 use crate::config::Config;
 use crate::store::report::{compute, parse_period, ReportOptions};
-use anyhow::Context;
 
 /// How to print the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +34,8 @@ pub fn run(
             config.brands.keys().cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    let db = config.gateway.data_dir.join("gateway.db");
-    anyhow::ensure!(
-        db.exists(),
-        "no gateway database at {} yet: has the gateway run with this config?",
-        db.display()
-    );
-    let log = crate::store::audit::AuditLog::open(&db)
-        .with_context(|| format!("reading {}", db.display()))?;
+    // The shared database on a fleet, the SQLite file on one machine.
+    let log = super::audit::open_audit(&config)?;
     let now = chrono::Utc::now();
     let options = ReportOptions {
         since: now - period,

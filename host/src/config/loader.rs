@@ -148,6 +148,35 @@ impl<'a> Loader<'a> {
         if g.console_session_secs == 0 {
             return Err(self.err("gateway.console_session_secs", "must be at least 1"));
         }
+        if !(g.lease_secs.is_finite() && (0.3..=3600.0).contains(&g.lease_secs)) {
+            return Err(self.err(
+                "gateway.lease_secs",
+                format!("{} is not between 0.3 and 3600 seconds", g.lease_secs),
+            ));
+        }
+        let database = self.secret("gateway.database", &g.database_env, &g.database_file)?;
+        if let Some(url) = &database {
+            let u = url.expose();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(self.err(
+                    "gateway.database",
+                    "must be a postgres:// URL (without it the inbox is the SQLite file in data_dir)",
+                ));
+            }
+        }
+        let replica_id = match g.replica_id {
+            Some(id) if !id.trim().is_empty() => id.trim().to_string(),
+            // Port 0 (tests) names no stable port: the id is then unique per start.
+            _ if listen.port() == 0 => {
+                format!(
+                    "{}:{}-{:08x}",
+                    host_name(),
+                    std::process::id(),
+                    rand::random::<u32>()
+                )
+            }
+            _ => format!("{}:{}", host_name(), listen.port()),
+        };
         Ok(GatewaySettings {
             listen,
             data_dir: self.resolve(&g.data_dir),
@@ -166,6 +195,10 @@ impl<'a> Loader<'a> {
             audit_retention_days: g.audit_retention_days,
             console_session: std::time::Duration::from_secs(g.console_session_secs),
             report_reopen_days: g.report_reopen_days,
+            database,
+            database_tls: g.database_tls,
+            lease: std::time::Duration::from_secs_f64(g.lease_secs),
+            replica_id,
         })
     }
 
@@ -882,6 +915,16 @@ fn http_header_name_ok(h: &str) -> bool {
     !h.is_empty()
         && h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The machine's name, for the default replica id.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 #[cfg(test)]

@@ -68,6 +68,18 @@ pub struct GatewaySettings {
     /// A ticket the AI solved counts as resolved unless the customer wrote again within
     /// this many days (`report_reopen_days`).
     pub report_reopen_days: u32,
+    /// A PostgreSQL URL (`database_env` / `database_file`): the inbox, audit trail,
+    /// dead letters, heartbeats and the Zendesk quota live there, shared by every
+    /// replica that names it. `None`: the SQLite file in `data_dir` (one machine).
+    pub database: Option<Secret>,
+    /// Encrypt the PostgreSQL connection (rustls, verified against the Mozilla roots).
+    pub database_tls: bool,
+    /// How long a claim holds a ticket without renewal (`lease_secs`, default 30).
+    pub lease: std::time::Duration,
+    /// This replica's id in the shared database (`replica_id`; by default host name and
+    /// listen port). A replica that restarts with the same id takes its interrupted runs
+    /// back at once instead of waiting for their leases.
+    pub replica_id: String,
 }
 
 /// Bounds on one plugin run. See `docs/` and the README for what each protects.

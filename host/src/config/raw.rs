@@ -52,6 +52,13 @@ pub(super) struct RawGateway {
     pub(super) console_session_secs: u64,
     #[serde(default = "default_report_reopen_days")]
     pub(super) report_reopen_days: u32,
+    pub(super) database_env: Option<String>,
+    pub(super) database_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) database_tls: bool,
+    #[serde(default = "default_lease_secs")]
+    pub(super) lease_secs: f64,
+    pub(super) replica_id: Option<String>,
 }
 
 impl Default for RawGateway {
@@ -71,6 +78,11 @@ impl Default for RawGateway {
             audit_retention_days: default_audit_retention_days(),
             console_session_secs: default_console_session_secs(),
             report_reopen_days: default_report_reopen_days(),
+            database_env: None,
+            database_file: None,
+            database_tls: false,
+            lease_secs: default_lease_secs(),
+            replica_id: None,
         }
     }
 }
@@ -110,6 +122,9 @@ fn default_concurrency() -> usize {
 }
 fn default_max_inbox_depth() -> usize {
     10_000
+}
+fn default_lease_secs() -> f64 {
+    30.0
 }
 fn default_rpm() -> u32 {
     400

@@ -2,7 +2,9 @@
 //! verified with `users/me` when the gateway starts or the environment's settings change.
 
 use crate::config::{Config, Environment};
+use crate::store::quota::SharedQuota;
 use crate::telemetry::Metrics;
+use crate::zendesk::quota::FleetQuota;
 use crate::zendesk::{ClientOptions, Seat, ZendeskClient, ZendeskErrorKind};
 use anyhow::bail;
 use std::collections::BTreeMap;
@@ -105,13 +107,24 @@ async fn resolve_brand_names(
     resolved
 }
 
+/// The Zendesk quota a fleet shares, when the database is shared.
+#[derive(Clone)]
+pub(super) struct FleetShare {
+    /// The account buckets.
+    pub(super) quota: Arc<dyn SharedQuota>,
+    /// Replicas alive at start (this one included): the fallback's divisor.
+    pub(super) replicas: usize,
+}
+
 /// A client and verified seat for every environment an endpoint uses, reusing the
-/// previous ones when an environment's settings are unchanged.
+/// previous ones when an environment's settings are unchanged. With `fleet`, each
+/// client takes its requests from the account's bucket in the shared database.
 pub(super) async fn connect_environments(
     config: &Config,
     previous: &BTreeMap<String, Arc<EnvironmentRuntime>>,
     options: &ClientOptions,
     metrics: &Arc<Metrics>,
+    fleet: Option<&FleetShare>,
 ) -> anyhow::Result<BTreeMap<String, Arc<EnvironmentRuntime>>> {
     let mut environments = BTreeMap::new();
     for (name, env) in &config.environments {
@@ -145,7 +158,31 @@ pub(super) async fn connect_environments(
                 continue;
             }
         }
-        let client = ZendeskClient::new(env, options.clone(), metrics.clone())?;
+        let client = match fleet {
+            Some(f) => {
+                let quota = FleetQuota::new(
+                    f.quota.clone(),
+                    &env.base_url,
+                    env.requests_per_minute,
+                    f.replicas,
+                );
+                // Zendesk's Update Ticket limit is the account's too: a bucket of its own.
+                let updates = FleetQuota::new(
+                    f.quota.clone(),
+                    &crate::zendesk::quota::ticket_updates_account(&env.base_url),
+                    env.ticket_updates_per_minute,
+                    f.replicas,
+                );
+                ZendeskClient::with_quota(
+                    env,
+                    options.clone(),
+                    metrics.clone(),
+                    Arc::new(quota),
+                    Arc::new(updates),
+                )?
+            }
+            None => ZendeskClient::new(env, options.clone(), metrics.clone())?,
+        };
         let seat = identify_seat(env, &client).await?;
         tracing::info!(environment = %name, seat_id = seat.id, seat = %seat.email, role = %seat.role,
             "Zendesk credentials verified");

@@ -16,16 +16,16 @@ use crate::config::Config;
 use crate::runtime::engine::{EnginePolicy, PluginEngine};
 use crate::runtime::plugin::PluginLoader;
 use crate::store::audit::AuditLog;
-use crate::store::inbox::{InboxStore, SqliteInbox};
+use crate::store::fleet::{FleetStore, ReplicaInfo};
 use crate::store::overrides::{Change, OverrideStore, Overrides, Target};
 use crate::store::sweep::SweepCursors;
-use crate::store::Inbox;
+use crate::store::{Database, Inbox};
 use crate::telemetry::Metrics;
 use crate::zendesk::ClientOptions;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use brands::load_brands;
-use environments::connect_environments;
+use environments::{connect_environments, FleetShare};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +68,12 @@ pub struct Gateway {
     pub help_center: Arc<crate::store::help_center::HelpCenterStore>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The replicas' heartbeats (a fleet of one on SQLite).
+    fleet: Arc<dyn FleetStore>,
+    /// The shared quota, when the database is shared by replicas.
+    fleet_share: Option<FleetShare>,
+    /// When this replica started (ms since the epoch).
+    started_at_ms: i64,
     /// Wakes idle workers when a notification arrives.
     pub work_available: Notify,
     shutting_down: AtomicBool,
@@ -93,15 +99,51 @@ impl Gateway {
         crate::store::files::private_dir(data_dir)
             .and_then(|()| crate::store::files::private_dir(&data_dir.join("compiled")))
             .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
-        let db = data_dir.join("gateway.db");
-        crate::store::files::private_database(&db)
-            .with_context(|| format!("cannot make {} private", db.display()))?;
-        let inbox = Arc::new(SqliteInbox::open(&db, config.gateway.durable_fsync)?);
-        let audit = Arc::new(AuditLog::open(&db)?);
-        let override_store = Arc::new(OverrideStore::open(&db)?);
-        let overrides = override_store.load()?;
-        let sweep = Arc::new(SweepCursors::open(&db)?);
-        let help_center = Arc::new(crate::store::help_center::HelpCenterStore::open(&db)?);
+        let database = {
+            let g = config.gateway.clone();
+            // Blocking: opening connects and migrates (the PostgreSQL client runs its own
+            // small runtime, which must not start on an async thread).
+            tokio::task::spawn_blocking(move || open_database(&g)).await??
+        };
+        let Database {
+            inbox,
+            audit,
+            fleet,
+            quota,
+            sweep,
+            overrides: override_store,
+            shown,
+        } = database;
+        tracing::info!(database = %shown, replica = %config.gateway.replica_id, "database open");
+        let overrides = {
+            let store = override_store.clone();
+            tokio::task::spawn_blocking(move || store.load()).await??
+        };
+        let started_at_ms = chrono::Utc::now().timestamp_millis();
+        let fleet_share = match quota {
+            Some(quota) => {
+                let f = fleet.clone();
+                let alive = tokio::task::spawn_blocking(move || {
+                    f.replicas(started_at_ms - HEARTBEAT_SEEN.as_millis() as i64)
+                })
+                .await??;
+                let me = &config.gateway.replica_id;
+                let replicas = alive.iter().filter(|r| &r.replica_id != me).count() + 1;
+                Some(FleetShare { quota, replicas })
+            }
+            None => None,
+        };
+        // The Help Center's articles are a cache each replica keeps for itself (rebuilt
+        // from Zendesk if lost): in gateway.db on one machine, beside it in a fleet.
+        let help_center = {
+            let db = match &config.gateway.database {
+                None => data_dir.join("gateway.db"),
+                Some(_) => data_dir.join("help-center.db"),
+            };
+            crate::store::files::private_database(&db)
+                .with_context(|| format!("cannot make {} private", db.display()))?;
+            Arc::new(crate::store::help_center::HelpCenterStore::open(&db)?)
+        };
 
         let engine = PluginEngine::new(&EnginePolicy::for_config(&config))?;
         let loader = PluginLoader::with_cache(
@@ -109,11 +151,22 @@ impl Gateway {
             &config.gateway.data_dir.join("compiled"),
         );
         let metrics = Arc::new(Metrics::default());
-        let environments =
-            connect_environments(&config, &BTreeMap::new(), &options.client, &metrics).await?;
+        let environments = connect_environments(
+            &config,
+            &BTreeMap::new(),
+            &options.client,
+            &metrics,
+            fleet_share.as_ref(),
+        )
+        .await?;
         let accounts = accounts::load_accounts(&config, &environments).await?;
         let brands = load_brands(&config, &loader, &BTreeMap::new(), &metrics)?;
-        let recovered = inbox.recover()?;
+        let lease = config.gateway.lease;
+        let (recovered, inbox) = tokio::task::spawn_blocking(move || {
+            let recovered = inbox.recover()?;
+            anyhow::Ok((recovered, Inbox::open(inbox, lease)?))
+        })
+        .await??;
         if recovered > 0 {
             tracing::warn!(
                 tickets = recovered,
@@ -121,7 +174,7 @@ impl Gateway {
             );
         }
         let endpoint_index = index_endpoints(&config);
-        Ok(Arc::new(Gateway {
+        let gateway = Arc::new(Gateway {
             config: ArcSwap::from_pointee(config),
             brands: ArcSwap::from_pointee(brands),
             endpoint_index: ArcSwap::from_pointee(endpoint_index),
@@ -132,16 +185,55 @@ impl Gateway {
             quarantine: Quarantine::default(),
             _engine: engine,
             loader,
-            inbox: Inbox::open(inbox)?,
+            inbox,
             audit,
             sweep,
             help_center,
             metrics,
+            fleet,
+            fleet_share,
+            started_at_ms,
             work_available: Notify::new(),
             shutting_down: AtomicBool::new(false),
             override_store,
             overrides: ArcSwap::from_pointee(overrides),
-        }))
+        });
+        gateway.heartbeat().await;
+        spawn_heartbeats(&gateway);
+        Ok(gateway)
+    }
+
+    /// Records in the database that this replica is alive and which plugin version it
+    /// serves per brand; with a shared inbox, also recounts the tickets waiting.
+    pub async fn heartbeat(&self) {
+        let versions: BTreeMap<String, String> = self
+            .brands()
+            .values()
+            .map(|b| (b.brand.name.clone(), b.plugin.version.clone()))
+            .collect();
+        let me = ReplicaInfo {
+            replica_id: self.config().gateway.replica_id.clone(),
+            started_at_ms: self.started_at_ms,
+            last_seen_ms: chrono::Utc::now().timestamp_millis(),
+            versions,
+        };
+        let fleet = self.fleet.clone();
+        let result = tokio::task::spawn_blocking(move || fleet.heartbeat(&me)).await;
+        if let Err(e) = result.map_err(anyhow::Error::from).and_then(|r| r) {
+            tracing::warn!(error = %format!("{e:#}"), "cannot record this replica's heartbeat");
+        }
+    }
+
+    /// The replicas whose heartbeat is recent, this one included.
+    pub async fn replicas(&self) -> anyhow::Result<Vec<ReplicaInfo>> {
+        let fleet = self.fleet.clone();
+        let since = chrono::Utc::now().timestamp_millis() - HEARTBEAT_SEEN.as_millis() as i64;
+        tokio::task::spawn_blocking(move || fleet.replicas(since)).await?
+    }
+
+    /// Whether several replicas may share this gateway's database.
+    pub fn is_shared(&self) -> bool {
+        self.fleet_share.is_some()
     }
 
     /// The config in force now.
@@ -207,9 +299,11 @@ impl Gateway {
         let next = Config::load(&current.source)?;
         if next.gateway.listen != current.gateway.listen
             || next.gateway.data_dir != current.gateway.data_dir
+            || next.gateway.database != current.gateway.database
+            || next.gateway.lease != current.gateway.lease
         {
             tracing::warn!(
-                "gateway.listen and gateway.data_dir changes take effect at the next restart"
+                "gateway.listen, data_dir, database and lease_secs changes take effect at the next restart"
             );
         }
         let environments = connect_environments(
@@ -217,6 +311,7 @@ impl Gateway {
             &self.environments.load(),
             &self.client_options,
             &self.metrics,
+            self.fleet_share.as_ref(),
         )
         .await?;
         let accounts = accounts::load_accounts(&next, &environments).await?;
@@ -273,6 +368,22 @@ impl Gateway {
         Ok(())
     }
 
+    /// Reads the switches from the database again (another replica may have changed
+    /// them); on failure the copy in memory stays and the next heartbeat tries again.
+    pub async fn reload_mode_overrides(&self) {
+        let store = self.override_store.clone();
+        match tokio::task::spawn_blocking(move || store.load()).await {
+            Ok(Ok(fresh)) => {
+                if **self.overrides.load() != fresh {
+                    self.overrides.store(Arc::new(fresh));
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"),
+                "cannot read the mode switches; keeping the ones in memory"),
+            Err(e) => tracing::warn!(error = %e, "the mode switch reload failed"),
+        }
+    }
+
     /// The newest changes of the switches, newest first.
     pub async fn mode_history(&self, limit: usize) -> anyhow::Result<Vec<Change>> {
         let store = self.override_store.clone();
@@ -314,6 +425,54 @@ impl Gateway {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
     }
+}
+
+/// How often a replica heartbeats.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// A replica not heard from for this long is no longer listed as alive.
+pub const HEARTBEAT_SEEN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Opens the configured database (blocking): PostgreSQL when `database` names one, the
+/// SQLite file in `data_dir` otherwise.
+fn open_database(g: &crate::config::GatewaySettings) -> anyhow::Result<Database> {
+    match &g.database {
+        // Enough connections for every worker, the writer, renewals and heartbeats.
+        Some(url) => Database::postgres(
+            url.expose(),
+            g.database_tls,
+            &g.replica_id,
+            g.concurrency * 2 + 4,
+        ),
+        None => {
+            let db = g.data_dir.join("gateway.db");
+            crate::store::files::private_database(&db)
+                .with_context(|| format!("cannot make {} private", db.display()))?;
+            Database::sqlite(&db, g.durable_fsync)
+        }
+    }
+}
+
+/// Heartbeats every [`HEARTBEAT_EVERY`] while the gateway lives (a weak handle: the
+/// loop ends with the gateway).
+fn spawn_heartbeats(gateway: &Arc<Gateway>) {
+    let weak = Arc::downgrade(gateway);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(HEARTBEAT_EVERY).await;
+            let Some(gw) = weak.upgrade() else { return };
+            if gw.is_shutting_down() {
+                return;
+            }
+            gw.heartbeat().await;
+            if gw.is_shared() {
+                let g = gw.clone();
+                let _ = tokio::task::spawn_blocking(move || g.inbox.resync()).await;
+                // Another replica's console may have switched a mode: the copy in
+                // memory follows the shared table within a heartbeat.
+                gw.reload_mode_overrides().await;
+            }
+        }
+    });
 }
 
 fn index_endpoints(config: &Config) -> HashMap<[u8; 32], Arc<crate::config::Endpoint>> {

@@ -7,7 +7,6 @@ use crate::outcome::Outcome;
 use crate::pipeline::handling::{handle, Next, Report};
 use crate::store::audit::AuditRecord;
 use crate::store::inbox::{Claimed, Finish};
-use crate::store::Inbox;
 use crate::telemetry::metrics::{BrandLabels, RunLabels};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -98,24 +97,43 @@ async fn process(gw: &Arc<Gateway>, claimed: &Claimed) {
         plugin_version = tracing::field::Empty,
     );
     // The lease is renewed while the run lives, so a slow run keeps its ticket and a
-    // dead worker's ticket is rescued by another claim once the lease runs out.
+    // dead worker's ticket is rescued by another claim once the lease runs out. A run
+    // whose lease cannot be confirmed (the claim was rescued, or the database is out of
+    // reach until the lease is nearly over) is stopped: another replica may take the
+    // ticket once the lease runs out, and two runs of one ticket must never overlap.
+    let lease = gw.inbox.lease();
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let renewal = {
         let gw = gw.clone();
         let claimed = claimed.clone();
         tokio::spawn(async move {
+            let mut confirmed = tokio::time::Instant::now();
             loop {
-                tokio::time::sleep(Inbox::LEASE / 3).await;
+                tokio::time::sleep(lease / 3).await;
                 match gw.inbox.renew(&claimed, now_ms()).await {
-                    Ok(true) => {}
+                    Ok(true) => confirmed = tokio::time::Instant::now(),
                     Ok(false) => {
                         tracing::warn!(
                             ticket = claimed.notification.ticket_id,
-                            "the ticket's claim was lost (its lease ran out); another run took it"
+                            environment = %claimed.notification.environment,
+                            "the ticket's claim was lost (its lease ran out); another run took it: stopping this run"
                         );
+                        let _ = lost_tx.send(());
                         return;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "cannot renew a claim's lease")
+                        tracing::warn!(ticket = claimed.notification.ticket_id,
+                            error = %format!("{e:#}"), "cannot renew a claim's lease");
+                        // The next renewal would come after the lease ran out.
+                        if confirmed.elapsed() + lease / 3 >= lease * 5 / 6 {
+                            tracing::warn!(
+                                ticket = claimed.notification.ticket_id,
+                                environment = %claimed.notification.environment,
+                                "the claim's lease runs out unrenewed: stopping this run, the ticket stays in the inbox"
+                            );
+                            let _ = lost_tx.send(());
+                            return;
+                        }
                     }
                 }
             }
@@ -123,14 +141,24 @@ async fn process(gw: &Arc<Gateway>, claimed: &Claimed) {
     };
     // A panic anywhere in a run (a bug, in the gateway or a library) must not kill the
     // worker with the ticket still claimed: it is caught, counted and retried.
-    let handled = AssertUnwindSafe(handle(gw, claimed).instrument(span.clone()))
-        .catch_unwind()
-        .await;
-    let report = match handled {
-        Ok(report) => report,
-        Err(panic) => span.in_scope(|| panicked(gw, claimed, panic_message(panic.as_ref()))),
+    let run = async {
+        let handled = AssertUnwindSafe(handle(gw, claimed).instrument(span.clone()))
+            .catch_unwind()
+            .await;
+        match handled {
+            Ok(report) => report,
+            Err(panic) => span.in_scope(|| panicked(gw, claimed, panic_message(panic.as_ref()))),
+        }
     };
-    record_until_done(gw, claimed, &report).await;
+    tokio::select! {
+        // Recorded while the lease is still renewed.
+        report = run => record_until_done(gw, claimed, &report).await,
+        Ok(()) = lost_rx => {
+            // Nothing is recorded: the claim is no longer ours to finish. An update the
+            // run may have sent was recorded as its intent and is settled by the next run.
+            gw.metrics.bookkeeping_failures.inc();
+        }
+    }
     renewal.abort();
 }
 
@@ -194,9 +222,11 @@ fn panicked(gw: &Gateway, claimed: &Claimed, message: String) -> Report {
     let message: String = message.chars().take(500).collect();
     tracing::error!(ticket = n.ticket_id, %brand, panic = %message, retry_in_secs = wait.as_secs(),
         "the gateway panicked while handling a ticket (a bug); the ticket is retried, the worker lives on");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     Report {
         record: AuditRecord {
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            at: now.clone(),
+            started_at: now,
             ticket_id: n.ticket_id,
             brand,
             environment: n.environment.clone(),

@@ -18,6 +18,9 @@
 //! the end of the run that made it. Every call goes through the environment's client,
 //! so it counts against the quota and waits for it like any other.
 //!
+//! With replicas on one PostgreSQL database, the cursor is shared and each interval one
+//! replica sweeps (`SweepStore::take_turn`); the others skip it.
+//!
 //! It can never cause a second reply: a ticket it finds goes through the inbox and the
 //! normal guards (the newest public comment is the seat's, or the seat answered the
 //! newest customer message: skipped).
@@ -75,6 +78,27 @@ pub async fn run(gw: Arc<Gateway>) {
                 continue;
             };
             last.insert(name.clone(), Instant::now());
+            // With replicas on one database, one of them sweeps each interval.
+            let (cursors, n) = (gw.sweep.clone(), name.clone());
+            let now = Utc::now().timestamp();
+            let secs = every.as_secs() as i64;
+            match tokio::task::spawn_blocking(move || cursors.take_turn(&n, now, secs)).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {
+                    tracing::debug!(environment = %name,
+                        "another replica swept this interval; skipping");
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(environment = %name, error = %format!("{e:#}"),
+                        "cannot take the sweep's turn; it tries again at the next interval");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(environment = %name, error = %e, "the sweep's turn failed");
+                    continue;
+                }
+            }
             let names = brand_ids.entry(name.clone()).or_default();
             match sweep_environment(&gw, &env, every, names).await {
                 Ok(report) => tracing::debug!(environment = %name, calls = report.calls,

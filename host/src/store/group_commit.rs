@@ -79,12 +79,7 @@ mod tests {
     use super::*;
     use crate::store::inbox::SqliteInbox;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_notifications_are_all_stored_and_coalesced() {
-        let dir = std::env::temp_dir().join(format!("group-commit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store: Arc<dyn InboxStore> =
-            Arc::new(SqliteInbox::open(&dir.join("inbox.db"), false).unwrap());
+    async fn concurrent_notifications_are_all_stored_and_coalesced(store: Arc<dyn InboxStore>) {
         let writer = InboxWriter::spawn(store.clone()).unwrap();
         let tasks: Vec<_> = (0..400u64)
             .map(|i| {
@@ -110,7 +105,32 @@ mod tests {
             new, 200,
             "each ticket is new exactly once, the rest coalesce"
         );
-        assert_eq!(store.depth().unwrap(), 200);
+        let depth = tokio::task::spawn_blocking(move || store.depth().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(depth, 200);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_batches() {
+        let dir = std::env::temp_dir().join(format!("group-commit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store: Arc<dyn InboxStore> =
+            Arc::new(SqliteInbox::open(&dir.join("inbox.db"), false).unwrap());
+        concurrent_notifications_are_all_stored_and_coalesced(store).await;
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_batches() {
+        let db = tokio::task::spawn_blocking(|| {
+            crate::store::postgres::scratch::database()
+                .map(|url| crate::store::Database::postgres(&url, false, "gc", 2).unwrap())
+        })
+        .await
+        .unwrap();
+        if let Some(db) = db {
+            concurrent_notifications_are_all_stored_and_coalesced(db.inbox).await;
+        }
     }
 }

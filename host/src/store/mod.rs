@@ -1,19 +1,27 @@
 //! The gateway's durable state: the inbox of notifications ([`inbox`], written with group
-//! commit by [`group_commit`]), the audit trail ([`audit`]) and the catch-up sweep's
-//! cursors ([`sweep`]), in one SQLite database.
-//! [`Inbox`] is what the pipeline uses: the store, its writer and the count of tickets
-//! waiting, kept together so that nothing else keeps the count by hand. [`overrides`]
-//! holds the operators' Listening/Live switches; [`report`] computes the resolution
-//! report over the audit trail (the console and `zendesk-gateway report` both use it).
+//! commit by [`group_commit`]), the audit trail ([`audit`]), the catch-up sweep's
+//! cursors ([`sweep`]), the operators' Listening/Live switches ([`overrides`]), the
+//! replicas' heartbeats ([`fleet`]) and, for a fleet, the shared Zendesk quota
+//! ([`quota`]): in one SQLite database on one machine, or in one PostgreSQL database
+//! that several replicas share ([`postgres`]). [`Database`] opens either behind the same
+//! traits. [`Inbox`] is what the pipeline uses: the store, its writer and the count of
+//! tickets waiting, kept together so that nothing else keeps the count by hand.
+//! [`report`] computes the resolution report over the audit trail (the console and
+//! `zendesk-gateway report` both use it).
 
 pub mod audit;
 pub mod files;
+pub mod fleet;
 pub mod group_commit;
 pub mod help_center;
 pub mod inbox;
 pub mod overrides;
+pub mod postgres;
+pub mod quota;
 pub mod report;
 pub mod retention;
+#[cfg(test)]
+mod suite;
 pub mod sweep;
 
 use audit::AuditRecord;
@@ -21,22 +29,84 @@ use group_commit::InboxWriter;
 use inbox::{Claimed, DeadLetter, Enqueued, Finish, InboxStore, InboxSummary, Notification};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Every store of one database, behind its traits.
+pub struct Database {
+    /// The inbox.
+    pub inbox: Arc<dyn inbox::InboxStore>,
+    /// The audit trail.
+    pub audit: Arc<audit::AuditLog>,
+    /// The replicas' heartbeats.
+    pub fleet: Arc<dyn fleet::FleetStore>,
+    /// The catch-up sweep's cursors.
+    pub sweep: Arc<sweep::SweepCursors>,
+    /// The operators' Listening/Live switches.
+    pub overrides: Arc<overrides::OverrideStore>,
+    /// The Zendesk quota shared by the fleet; `None` on one machine, whose clients'
+    /// own limiters are exact.
+    pub quota: Option<Arc<dyn quota::SharedQuota>>,
+    /// Where it is, for messages (a file path, or the URL without its password).
+    pub shown: String,
+}
+
+impl Database {
+    /// The SQLite database at `path` (blocking).
+    pub fn sqlite(path: &std::path::Path, fsync: bool) -> anyhow::Result<Database> {
+        let store = Arc::new(inbox::SqliteInbox::open(path, fsync)?);
+        Ok(Database {
+            inbox: store.clone(),
+            audit: Arc::new(audit::AuditLog::open(path)?),
+            fleet: store,
+            sweep: Arc::new(sweep::SweepCursors::open(path)?),
+            overrides: Arc::new(overrides::OverrideStore::open(path)?),
+            quota: None,
+            shown: path.display().to_string(),
+        })
+    }
+
+    /// The PostgreSQL database at `url` (blocking: connects and migrates), for replica
+    /// `replica`, with up to `connections` connections.
+    pub fn postgres(
+        url: &str,
+        tls: bool,
+        replica: &str,
+        connections: usize,
+    ) -> anyhow::Result<Database> {
+        let target = postgres::PgTarget::parse(url, tls)?;
+        let shown = target.shown().to_string();
+        let store = postgres::PgStore::open(target, replica, connections)?;
+        Ok(Database {
+            inbox: Arc::new(store.clone()),
+            audit: Arc::new(audit::AuditLog::new(Box::new(store.clone()))),
+            fleet: Arc::new(store.clone()),
+            sweep: Arc::new(sweep::SweepCursors::new(Box::new(store.clone()))),
+            overrides: Arc::new(overrides::OverrideStore::new(Box::new(store.clone()))),
+            quota: Some(Arc::new(store)),
+            shown,
+        })
+    }
+}
 
 /// The inbox as the pipeline sees it. Every database call runs off the async threads.
 pub struct Inbox {
     store: Arc<dyn InboxStore>,
     writer: InboxWriter,
     /// Tickets waiting or running, kept in memory so that the backpressure check costs
-    /// no database query per notification.
+    /// no database query per notification. With replicas sharing the inbox, each one
+    /// counts only what it did, so [`Inbox::resync`] sets it from the database now and
+    /// then.
     waiting: AtomicI64,
     /// Why the last write failed, until a write succeeds again: `/readyz` reports it,
     /// since with a full disk or a locked database nothing can be accepted.
     last_failure: std::sync::Mutex<Option<String>>,
+    lease: Duration,
 }
 
 impl Inbox {
-    /// Wraps `store`: starts its group-commit writer and reads how many tickets wait.
-    pub fn open(store: Arc<dyn InboxStore>) -> anyhow::Result<Inbox> {
+    /// Wraps `store` (blocking: reads how many tickets wait) and starts its group-commit
+    /// writer. Claims are leased for `lease`.
+    pub fn open(store: Arc<dyn InboxStore>, lease: Duration) -> anyhow::Result<Inbox> {
         let waiting = store.depth()? as i64;
         let writer = InboxWriter::spawn(store.clone())
             .map_err(|e| anyhow::anyhow!("cannot start the inbox writer thread: {e}"))?;
@@ -44,6 +114,7 @@ impl Inbox {
             store,
             writer,
             waiting: AtomicI64::new(waiting),
+            lease: lease.max(Duration::from_millis(300)),
             last_failure: std::sync::Mutex::new(None),
         })
     }
@@ -65,6 +136,13 @@ impl Inbox {
             Ok(_) => {}
             Err(e) => *last = Some(format!("the inbox cannot be written: {e:#}")),
         }
+    }
+
+    /// Sets the count of tickets waiting from the database (blocking).
+    pub fn resync(&self) -> anyhow::Result<()> {
+        self.waiting
+            .store(self.store.depth()? as i64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The store itself.
@@ -93,15 +171,18 @@ impl Inbox {
         Ok(enqueued)
     }
 
-    /// How long a claim holds a ticket without renewal. A worker renews it every third
-    /// of that while its run lives; a claim whose worker stopped renewing is rescued by
-    /// the next claim after it runs out.
-    pub const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+    /// How long a claim holds a ticket without renewal (`gateway.lease_secs`). A worker
+    /// renews it every third of that while its run lives, and stops the run before the
+    /// lease runs out if it cannot; a claim whose worker stopped renewing is rescued by
+    /// the next claim, on any replica, after it runs out.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
 
-    /// Takes the next due ticket (or one whose lease ran out), leased for [`Self::LEASE`].
+    /// Takes the next due ticket (or one whose lease ran out), leased for [`Self::lease`].
     pub async fn claim(&self, now_ms: i64) -> anyhow::Result<Option<Claimed>> {
         let store = self.store.clone();
-        let until = now_ms + Self::LEASE.as_millis() as i64;
+        let until = now_ms + self.lease.as_millis() as i64;
         tokio::task::spawn_blocking(move || store.claim_leased(now_ms, until)).await?
     }
 
@@ -109,7 +190,7 @@ impl Inbox {
     pub async fn renew(&self, c: &Claimed, now_ms: i64) -> anyhow::Result<bool> {
         let store = self.store.clone();
         let c = c.clone();
-        let until = now_ms + Self::LEASE.as_millis() as i64;
+        let until = now_ms + self.lease.as_millis() as i64;
         tokio::task::spawn_blocking(move || store.renew(&c, until)).await?
     }
 

@@ -1,7 +1,9 @@
 //! Operators' Listening/Live switches: a mode set from the console for a brand or an
 //! endpoint, kept in the gateway's database over what the config says, with the history
 //! of who changed what when. The tables come from the inbox's schema steps
-//! (`store::inbox::MIGRATIONS`).
+//! (`store::inbox::MIGRATIONS`) in the SQLite file, or from the PostgreSQL store's own
+//! steps when replicas share a database (then a switch set on one replica reaches the
+//! others within a heartbeat: `Gateway::reload_mode_overrides`).
 
 use crate::config::Mode;
 use anyhow::Context;
@@ -76,19 +78,86 @@ fn parse_mode(text: &str) -> Option<Mode> {
     }
 }
 
-/// The switches' tables.
+/// Where the switches are kept. Blocking calls, made off the async threads.
+pub trait OverrideBackend: Send + Sync {
+    /// Every switch in force.
+    fn load(&self) -> anyhow::Result<Overrides>;
+    /// Sets (or with `None` removes) a switch and records the change, in one
+    /// transaction.
+    fn set(&self, change: &Change) -> anyhow::Result<()>;
+    /// The newest changes, newest first, at most `limit`.
+    fn history(&self, limit: usize) -> anyhow::Result<Vec<Change>>;
+}
+
+/// The switches, whichever database keeps them.
 pub struct OverrideStore {
-    conn: Mutex<Connection>,
+    backend: Box<dyn OverrideBackend>,
 }
 
 impl OverrideStore {
-    /// Opens the database at `path` (bringing its schema up to date).
+    /// The switches in the SQLite database at `path` (its schema brought up to date).
     pub fn open(path: &Path) -> anyhow::Result<OverrideStore> {
+        Ok(OverrideStore::new(Box::new(SqliteOverrides::open(path)?)))
+    }
+
+    /// The switches kept by `backend`.
+    pub fn new(backend: Box<dyn OverrideBackend>) -> OverrideStore {
+        OverrideStore { backend }
+    }
+
+    /// Every switch in force (blocking).
+    pub fn load(&self) -> anyhow::Result<Overrides> {
+        self.backend.load()
+    }
+
+    /// Sets (or with `None` removes) a switch and records the change, in one
+    /// transaction (blocking).
+    pub fn set(&self, change: &Change) -> anyhow::Result<()> {
+        self.backend.set(change)
+    }
+
+    /// The newest changes, newest first, at most `limit` (blocking).
+    pub fn history(&self, limit: usize) -> anyhow::Result<Vec<Change>> {
+        self.backend.history(limit)
+    }
+}
+
+/// Parses the columns of a switch row as written by `set`; anything else was edited by
+/// hand and is ignored rather than guessed at.
+pub(crate) fn parse_row(kind: &str, mode: &str) -> Option<(Target, Mode)> {
+    Some((Target::parse(kind)?, parse_mode(mode)?))
+}
+
+/// Parses the columns of a history row (`mode` NULL: back to the config).
+pub(crate) fn parse_change(
+    kind: &str,
+    name: String,
+    mode: Option<&str>,
+    set_by: String,
+    set_at: String,
+) -> Option<Change> {
+    Some(Change {
+        target: Target::parse(kind)?,
+        name,
+        mode: mode.and_then(parse_mode),
+        set_by,
+        set_at,
+    })
+}
+
+/// The switches' tables in a SQLite database.
+pub struct SqliteOverrides {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteOverrides {
+    /// Opens the database at `path` (bringing its schema up to date).
+    pub fn open(path: &Path) -> anyhow::Result<SqliteOverrides> {
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         super::inbox::migrate(&mut conn)?;
-        Ok(OverrideStore {
+        Ok(SqliteOverrides {
             conn: Mutex::new(conn),
         })
     }
@@ -96,9 +165,10 @@ impl OverrideStore {
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// Every switch in force (blocking).
-    pub fn load(&self) -> anyhow::Result<Overrides> {
+impl OverrideBackend for SqliteOverrides {
+    fn load(&self) -> anyhow::Result<Overrides> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT kind, name, mode, set_by, set_at FROM mode_overrides ORDER BY kind, name",
@@ -115,9 +185,7 @@ impl OverrideStore {
         let mut out = Overrides::new();
         for row in rows {
             let (kind, name, mode, set_by, set_at) = row?;
-            // Rows are written by `set` only; anything else was edited by hand and is
-            // ignored rather than guessed at.
-            if let (Some(target), Some(mode)) = (Target::parse(&kind), parse_mode(&mode)) {
+            if let Some((target, mode)) = parse_row(&kind, &mode) {
                 out.insert(
                     (target, name),
                     Override {
@@ -131,9 +199,7 @@ impl OverrideStore {
         Ok(out)
     }
 
-    /// Sets (or with `None` removes) a switch and records the change, in one
-    /// transaction (blocking).
-    pub fn set(&self, change: &Change) -> anyhow::Result<()> {
+    fn set(&self, change: &Change) -> anyhow::Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let kind = change.target.as_str();
@@ -171,8 +237,7 @@ impl OverrideStore {
         Ok(())
     }
 
-    /// The newest changes, newest first, at most `limit` (blocking).
-    pub fn history(&self, limit: usize) -> anyhow::Result<Vec<Change>> {
+    fn history(&self, limit: usize) -> anyhow::Result<Vec<Change>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT kind, name, mode, set_by, set_at FROM mode_override_history
@@ -190,16 +255,7 @@ impl OverrideStore {
         let mut out = Vec::new();
         for row in rows {
             let (kind, name, mode, set_by, set_at) = row?;
-            let Some(target) = Target::parse(&kind) else {
-                continue;
-            };
-            out.push(Change {
-                target,
-                name,
-                mode: mode.as_deref().and_then(parse_mode),
-                set_by,
-                set_at,
-            });
+            out.extend(parse_change(&kind, name, mode.as_deref(), set_by, set_at));
         }
         Ok(out)
     }

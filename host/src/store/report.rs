@@ -409,6 +409,7 @@ mod tests {
     ) -> AuditRecord {
         AuditRecord {
             at: at.into(),
+            started_at: String::new(),
             ticket_id: ticket,
             brand: brand.into(),
             environment: "prod".into(),

@@ -1,30 +1,25 @@
 //! Audit retention: records (which quote customer text) older than
 //! `gateway.audit_retention_days` are deleted, in small batches so that the inbox's
-//! writers never wait long for the database.
+//! writers never wait long for the database. The same on SQLite and on PostgreSQL
+//! ([`super::audit::AuditStore::prune_batch`]); with replicas, any of them may prune:
+//! deleting what another already deleted deletes nothing.
 
 use super::audit::AuditLog;
-use rusqlite::params;
 
 /// Records deleted per transaction.
-const BATCH: i64 = 1000;
+const BATCH: usize = 1000;
 
 impl AuditLog {
-    /// Deletes the records of runs that ended before `cutoff`; returns how many.
+    /// Deletes the records of runs that ended before `cutoff`; returns how many
+    /// (blocking).
     pub fn prune_before(&self, cutoff: chrono::DateTime<chrono::Utc>) -> anyhow::Result<u64> {
         // `at` is written as RFC 3339 in UTC with milliseconds, so text order is time order.
         let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut total = 0u64;
         loop {
-            let deleted = {
-                let conn = self.conn();
-                conn.execute(
-                    "DELETE FROM audit WHERE id IN
-                       (SELECT id FROM audit WHERE at < ?1 ORDER BY id LIMIT ?2)",
-                    params![cutoff, BATCH],
-                )?
-            };
+            let deleted = self.store().prune_batch(&cutoff, BATCH)?;
             total += deleted as u64;
-            if (deleted as i64) < BATCH {
+            if deleted < BATCH {
                 return Ok(total);
             }
         }
@@ -40,6 +35,7 @@ mod tests {
     fn record(at: chrono::DateTime<chrono::Utc>, ticket_id: u64) -> AuditRecord {
         AuditRecord {
             at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            started_at: String::new(),
             ticket_id,
             brand: "b".into(),
             environment: "e".into(),

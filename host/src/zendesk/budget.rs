@@ -6,15 +6,16 @@
 //! - [`UpdateBudget::wait_turn`]: a second rate limiter, only for ticket updates, at the
 //!   environment's `ticket_updates_per_minute` (default 50: half the account's limit, so
 //!   the humans keep the other half). It waits, as the general limiter does: a full
-//!   budget is the gateway's own pace, not a failure.
+//!   budget is the gateway's own pace, not a failure. The limit is the account's, so
+//!   replicas sharing a PostgreSQL database take their turns from one bucket in it
+//!   (`zendesk::quota::FleetQuota`, docs/replicas.md); one machine uses its own limiter.
 //! - [`UpdateBudget::reserve`]: the per-ticket window. A ticket that would pass 30 updates
 //!   in 10 minutes is not sent at all: the caller gets how long until a slot frees, and
 //!   the ticket goes back to the inbox for that long (a worker does not sleep minutes).
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use super::quota::{LocalQuota, QuotaBackend};
 use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Zendesk's per-user, per-ticket limit: updates in [`PER_TICKET_WINDOW`].
@@ -25,23 +26,27 @@ pub const PER_TICKET_WINDOW: Duration = Duration::from_secs(600);
 /// The ticket-update budget of one environment.
 pub struct UpdateBudget {
     per_minute: u32,
-    limiter: DefaultDirectRateLimiter,
+    /// The per-minute pace: this process's limiter, or the fleet's bucket.
+    rate: Arc<dyn QuotaBackend>,
     /// Ticket id -> when the gateway updated it in the last 10 minutes. Only tickets
     /// updated in the window are kept, so it is bounded by the updates of 10 minutes.
     recent: Mutex<HashMap<u64, VecDeque<Instant>>>,
 }
 
 impl UpdateBudget {
-    /// A budget of `per_minute` ticket updates a minute (at least 1).
+    /// A budget of `per_minute` ticket updates a minute (at least 1), paced by this
+    /// process's own limiter. Its small burst (a tenth of the minute) spreads a burst of
+    /// tickets over the minute instead of taking the humans' share at once.
     pub fn new(per_minute: u32) -> UpdateBudget {
-        let per_minute = per_minute.max(1);
-        let rpm = NonZeroU32::new(per_minute).expect("max(1) is non-zero");
-        // A small burst (a tenth of the minute): a burst of tickets is spread over the
-        // minute instead of taking the humans' share at once.
-        let burst = NonZeroU32::new((per_minute / 10).max(1)).expect("non-zero");
+        UpdateBudget::with_rate(per_minute, Arc::new(LocalQuota::per_minute(per_minute)))
+    }
+
+    /// A budget of `per_minute` ticket updates a minute whose pace is kept by `rate`
+    /// (the fleet's shared bucket, with the same burst).
+    pub fn with_rate(per_minute: u32, rate: Arc<dyn QuotaBackend>) -> UpdateBudget {
         UpdateBudget {
-            per_minute,
-            limiter: RateLimiter::direct(Quota::per_minute(rpm).allow_burst(burst)),
+            per_minute: per_minute.max(1),
+            rate,
             recent: Mutex::new(HashMap::new()),
         }
     }
@@ -53,7 +58,7 @@ impl UpdateBudget {
 
     /// Waits until the per-minute budget allows one more ticket update.
     pub async fn wait_turn(&self) {
-        self.limiter.until_ready().await;
+        self.rate.until_ready().await;
     }
 
     /// Counts one update of `ticket` now, or says how long until the ticket may be

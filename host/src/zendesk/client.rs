@@ -2,15 +2,14 @@
 
 use super::budget::UpdateBudget;
 use super::error::{ZendeskError, ZendeskErrorKind};
+use super::quota::{LocalQuota, QuotaBackend};
 use super::types::{Comment, Ticket, TicketUpdate, User};
 use crate::config::Environment;
 use base64::Engine as _;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,7 +54,8 @@ struct Inner {
     base_url: String,
     http: reqwest::Client,
     auth: HeaderValue,
-    limiter: DefaultDirectRateLimiter,
+    /// Consulted before every request: this process's limiter, or the fleet's bucket.
+    quota: Arc<dyn QuotaBackend>,
     /// The budget of `PUT /api/v2/tickets/{id}` (Zendesk's Update Ticket limits).
     updates: UpdateBudget,
     options: ClientOptions,
@@ -115,11 +115,26 @@ const MAX_COMMENT_PAGES: usize = 100;
 
 impl ZendeskClient {
     /// A client for `env`, authenticated with the seat's API token, limited to the
-    /// environment's requests per minute.
+    /// environment's requests per minute by this process's own limiter.
     pub fn new(
         env: &Environment,
         options: ClientOptions,
         metrics: Arc<crate::telemetry::metrics::Metrics>,
+    ) -> anyhow::Result<Self> {
+        let quota = Arc::new(LocalQuota::per_minute(env.requests_per_minute));
+        let update_rate = Arc::new(LocalQuota::per_minute(env.ticket_updates_per_minute));
+        Self::with_quota(env, options, metrics, quota, update_rate)
+    }
+
+    /// A client for `env` whose requests wait on `quota` and whose ticket updates also
+    /// wait on `update_rate` (e.g. the fleet's shared buckets, so both limits hold for
+    /// every replica together).
+    pub fn with_quota(
+        env: &Environment,
+        options: ClientOptions,
+        metrics: Arc<crate::telemetry::metrics::Metrics>,
+        quota: Arc<dyn QuotaBackend>,
+        update_rate: Arc<dyn QuotaBackend>,
     ) -> anyhow::Result<Self> {
         let credentials = format!("{}/token:{}", env.email, env.api_token.expose());
         let mut auth = HeaderValue::from_str(&format!(
@@ -132,11 +147,7 @@ impl ZendeskClient {
             .timeout(options.request_timeout)
             .user_agent(concat!("zendesk-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let rpm = NonZeroU32::new(env.requests_per_minute.max(1)).expect("max(1) is non-zero");
-        // A burst of a tenth of the minute's quota: smooth, but not one-at-a-time.
-        let burst = NonZeroU32::new((env.requests_per_minute / 10).max(1)).expect("non-zero");
-        let limiter = RateLimiter::direct(Quota::per_minute(rpm).allow_burst(burst));
-        let updates = UpdateBudget::new(env.ticket_updates_per_minute);
+        let updates = UpdateBudget::with_rate(env.ticket_updates_per_minute, update_rate);
         Ok(ZendeskClient {
             inner: Arc::new(Inner {
                 metrics,
@@ -146,7 +157,7 @@ impl ZendeskClient {
                 base_url: env.base_url.clone(),
                 http,
                 auth,
-                limiter,
+                quota,
                 updates,
                 options,
             }),
@@ -419,7 +430,7 @@ impl ZendeskClient {
             if let Some(budget) = budget {
                 budget.wait_turn().await;
             }
-            self.inner.limiter.until_ready().await;
+            self.inner.quota.until_ready().await;
             let mut req = self
                 .inner
                 .http

@@ -10,6 +10,7 @@ pub mod budget;
 mod client;
 mod error;
 pub mod help_center;
+pub mod quota;
 pub mod reads;
 mod types;
 

@@ -266,6 +266,53 @@ pub(super) async fn plugins(State(c): State<Console>, headers: HeaderMap) -> Res
         );
     }
     body.push_str("</table><p>A quarantined plugin's tickets go to humans until a new version is loaded, a probe run succeeds, or it is released here.</p>");
+    // Every replica's versions, from the heartbeats: during a rollout of a plugin file
+    // they differ until each replica's watcher has loaded it.
+    body.push_str(
+        "<h2>Replicas</h2><table id=\"replicas\"><tr><th>Replica</th><th>Started</th>\
+         <th>Last heartbeat</th><th>Versions</th></tr>",
+    );
+    let me = c.gw.config().gateway.replica_id.clone();
+    match c.gw.replicas().await {
+        Ok(replicas) => {
+            let stamp = |ms: i64| {
+                chrono::DateTime::from_timestamp_millis(ms)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default()
+            };
+            for r in replicas {
+                let versions: Vec<String> = r
+                    .versions
+                    .iter()
+                    .map(|(brand, v)| {
+                        format!(
+                            "{}: <code title=\"{}\">{}</code>",
+                            esc(brand),
+                            esc(v),
+                            esc(&v.chars().take(12).collect::<String>())
+                        )
+                    })
+                    .collect();
+                let _ = write!(
+                    body,
+                    "<tr data-replica=\"{id}\"><td>{id}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    if r.replica_id == me { " (this one)" } else { "" },
+                    esc(&stamp(r.started_at_ms)),
+                    esc(&stamp(r.last_seen_ms)),
+                    versions.join("<br>"),
+                    id = esc(&r.replica_id),
+                );
+            }
+            body.push_str("</table>");
+        }
+        Err(e) => {
+            let _ = write!(
+                body,
+                "</table><p class=\"bad\">Cannot read the replicas' heartbeats: {}</p>",
+                esc(&format!("{e:#}"))
+            );
+        }
+    }
     Html(page("Plugins", &signed.chrome(&c, "plugins"), &body)).into_response()
 }
 

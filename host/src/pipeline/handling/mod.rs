@@ -113,6 +113,7 @@ pub async fn handle(gw: &Gateway, claimed: &Claimed) -> Report {
     let n = &claimed.notification;
     let mut record = AuditRecord {
         at: String::new(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ticket_id: n.ticket_id,
         brand: String::new(),
         environment: n.environment.clone(),
@@ -369,8 +370,11 @@ pub async fn hand_off_dead_letter(
     if attempt.committed.is_none() {
         return Err(reason);
     }
+    let now = chrono::Utc::now();
+    let began = now - chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
     let record = AuditRecord {
-        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        started_at: began.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ticket_id: dead.ticket_id,
         brand: job.brand.brand.name.clone(),
         environment: dead.environment.clone(),

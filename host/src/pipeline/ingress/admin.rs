@@ -56,7 +56,18 @@ pub(super) async fn plugins(State(gw): State<Arc<Gateway>>, headers: HeaderMap) 
             })
         })
         .collect();
-    Json(json!({ "plugins": plugins })).into_response()
+    // Every replica's versions, from the heartbeats: during a rollout of a plugin file
+    // they differ until each replica's watcher has loaded it.
+    let replicas = match gw.replicas().await {
+        Ok(r) => json!(r),
+        Err(e) => json!({ "error": format!("cannot read the replicas' heartbeats: {e:#}") }),
+    };
+    Json(json!({
+        "replica_id": gw.config().gateway.replica_id,
+        "plugins": plugins,
+        "replicas": replicas,
+    }))
+    .into_response()
 }
 
 #[derive(Deserialize)]
