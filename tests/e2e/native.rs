@@ -587,16 +587,54 @@ async fn setup_reports_a_field_required_to_solve_until_it_has_a_default() {
                 .join("\n")
         }
     };
+    // doctor reports the same, as a warning row of its own.
+    let doctor_rows = |text: &str| {
+        use zendesk_gateway::commands::doctor::{doctor, DoctorOptions, Level};
+        std::fs::write(&config_path, text).unwrap();
+        let config = Config::load_with(
+            &config_path,
+            LoadOptions {
+                signing_secrets_may_be_missing: true,
+            },
+        )
+        .unwrap();
+        let options = DoctorOptions {
+            client: fast_client(),
+            skip_live_test: true,
+            ..Default::default()
+        };
+        async move {
+            doctor(&config, &options)
+                .await
+                .unwrap()
+                .checks
+                .into_iter()
+                .filter(|c| c.subject == "required fields")
+                .map(|c| (c.level == Level::Warning, c.detail))
+                .collect::<Vec<_>>()
+        }
+    };
     let found = warnings(&text).await;
     assert!(
         found.contains("\"Reason for contact\" (id 360001) is required to solve")
             && found.contains("on_solve"),
         "{found}"
     );
+    let rows = doctor_rows(&text).await;
+    assert!(
+        rows.iter()
+            .any(|(warning, d)| *warning && d.contains("\"Reason for contact\" (id 360001)")),
+        "{rows:?}"
+    );
     let fixed = format!(
         "{text}\n[brands.triage.fields]\non_solve = {{ \"Reason for contact\" = \"Answered by AI\" }}\n"
     );
     let found = warnings(&fixed).await;
     assert!(!found.contains("Reason for contact"), "{found}");
+    let rows = doctor_rows(&fixed).await;
+    assert!(
+        rows.len() == 1 && !rows[0].0,
+        "one ok row once the field has a default: {rows:?}"
+    );
     h.stop().await;
 }

@@ -281,6 +281,23 @@ async fn check_environment(
         .list("/api/v2/webhooks?page[size]=100", "webhooks")
         .await?;
     let brands = super::setup::account::resolve_brands(api, config, plan).await?;
+    // Fields Zendesk requires to solve that the AI cannot fill: its solves would be
+    // refused and handed to humans (a warning: tickets still reach a person).
+    match super::setup::account::required_field_warnings(api, config, plan, &brands).await {
+        Ok(problems) if problems.is_empty() => rows.push(
+            "-",
+            "required fields",
+            Level::Ok,
+            "no field required to solve stands in the AI's way",
+            None,
+        ),
+        Ok(problems) => {
+            for p in problems {
+                rows.push("-", "required fields", Level::Warning, p, None);
+            }
+        }
+        Err(why) => rows.push("-", "required fields", Level::Warning, why, None),
+    }
     for (ep, brand) in plan.endpoints.iter().zip(brands) {
         // 2. and 3. the webhook, its secret and its recent deliveries.
         let hook = webhook::check(config, api, ep, &webhooks, rows).await?;

@@ -263,6 +263,22 @@ pub(super) async fn check_required_fields(
     brand_ids: &[Option<u64>],
     report: &mut EnvironmentReport,
 ) {
+    match required_field_warnings(api, config, plan, brand_ids).await {
+        Ok(problems) => report.warnings.extend(problems),
+        Err(why) => report.warnings.push(why),
+    }
+}
+
+/// The fields required to solve that the AI cannot fill, one sentence with its fix per
+/// field and brand of this environment (`brand_ids` in plan order, as
+/// [`resolve_brands`] gives them); `Err` says why the fields could not be read. Used by
+/// setup and by doctor.
+pub(crate) async fn required_field_warnings(
+    api: &Api,
+    config: &Config,
+    plan: &EnvironmentPlan,
+    brand_ids: &[Option<u64>],
+) -> Result<Vec<String>, String> {
     use crate::capabilities::fields::{required_field_problems, FieldCatalog};
     fn parse<T: serde::de::DeserializeOwned>(items: Vec<Value>) -> Vec<T> {
         items
@@ -275,13 +291,13 @@ pub(super) async fn check_required_fields(
     let (fields, forms) = match (fields, forms) {
         (Ok(f), Ok(o)) => (parse(f), parse(o)),
         (Err(e), _) | (_, Err(e)) => {
-            report.warnings.push(format!(
+            return Err(format!(
                 "cannot read the ticket fields and forms to check the fields required to solve: {e:#}"
             ));
-            return;
         }
     };
     let catalog = FieldCatalog::new(fields, forms);
+    let mut problems = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (ep, brand_id) in plan.endpoints.iter().zip(brand_ids) {
         if !seen.insert(ep.endpoint.brand.clone()) {
@@ -290,8 +306,7 @@ pub(super) async fn check_required_fields(
         let Some(brand) = config.brands.get(&ep.endpoint.brand) else {
             continue;
         };
-        report
-            .warnings
-            .extend(required_field_problems(&catalog, brand, *brand_id));
+        problems.extend(required_field_problems(&catalog, brand, *brand_id));
     }
+    Ok(problems)
 }
