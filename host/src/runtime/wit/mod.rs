@@ -5,6 +5,7 @@
 
 pub mod since_v0_1_0;
 pub mod since_v0_2_0;
+mod twins;
 
 use super::store::RunState;
 use crate::bindings::{self as latest, v0_1_0, v0_2_0};
