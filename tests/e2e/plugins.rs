@@ -506,3 +506,40 @@ fn new_plugin_scaffold_builds_tests_and_replays() {
     );
     assert!(stdout.contains("Hi Ana"), "{stdout}");
 }
+
+/// A fixture carries the account's ticket fields: replay resolves the brand's `[fields]`
+/// against them as the gateway does at start, so a plugin that records its category in
+/// a custom field is replayed as it runs (before, every field was refused in a replay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_gives_the_plugin_the_fixtures_ticket_fields() {
+    let mut config = example_config(None, "");
+    let brand = config.brands.get_mut("acme-triage").unwrap();
+    brand
+        .settings
+        .insert("category_field".into(), "Order number".into());
+    brand.fields = zendesk_gateway::config::FieldsConfig {
+        allowed: vec!["Order number".into()],
+        on_solve: Default::default(),
+    };
+    let replayer = Replayer::new(&config, "acme-triage").unwrap();
+    let path = repo().join("examples/fixtures/triage/01-invoice-double-charge.json");
+    let mut fixture = load_fixture(&path).unwrap();
+    fixture.ticket_fields = serde_json::from_value(serde_json::json!([
+        {"id": 360002, "type": "text", "title": "Order number", "active": true,
+         "required": false, "custom_field_options": []}
+    ]))
+    .unwrap();
+    let report: ReplayReport = replayer.fixture(&fixture).await.unwrap();
+    let staged = &report.staged.fields;
+    assert_eq!(
+        staged.get(&360_002).map(|f| f.value.clone()),
+        Some(serde_json::json!("billing")),
+        "{}",
+        report.render()
+    );
+
+    // A field the fixture's account lacks is an error naming the key, as at start.
+    fixture.ticket_fields.clear();
+    let err = replayer.fixture(&fixture).await.unwrap_err().to_string();
+    assert!(err.contains("Order number"), "{err}");
+}

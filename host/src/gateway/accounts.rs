@@ -56,33 +56,35 @@ pub(super) async fn load_accounts(
             Vec::new()
         };
         for b in brands {
-            let fields = BrandFields::resolve(b, &catalog)
+            let account = brand_account(b, catalog.clone(), &schedules)
                 .map_err(|e| anyhow!("{}: environment {env_name}: {e}", config.source.display()))?;
-            let hours = match &b.schedule {
-                None => None,
-                Some(r) => Some(
-                    resolve_schedule(r, &schedules)
-                        .and_then(BusinessHours::new)
-                        .map_err(|e| {
-                            anyhow!(
-                                "{}: brands.{}.schedule: environment {env_name}: {e}",
-                                config.source.display(),
-                                b.name
-                            )
-                        })?,
-                ),
-            };
-            out.insert(
-                (b.name.clone(), env_name.clone()),
-                Arc::new(BrandAccount {
-                    catalog: catalog.clone(),
-                    fields,
-                    hours,
-                }),
-            );
+            out.insert((b.name.clone(), env_name.clone()), Arc::new(account));
         }
     }
     Ok(out)
+}
+
+/// What `brand`'s runs may use of an account with these fields and schedules: its
+/// `[fields]` resolved by name, its `schedule` found. The error names the key.
+pub fn brand_account(
+    brand: &crate::config::Brand,
+    catalog: Arc<FieldCatalog>,
+    schedules: &[Schedule],
+) -> Result<BrandAccount, String> {
+    let fields = BrandFields::resolve(brand, &catalog)?;
+    let hours = match &brand.schedule {
+        None => None,
+        Some(r) => Some(
+            resolve_schedule(r, schedules)
+                .and_then(BusinessHours::new)
+                .map_err(|e| format!("brands.{}.schedule: {e}", brand.name))?,
+        ),
+    };
+    Ok(BrandAccount {
+        catalog,
+        fields,
+        hours,
+    })
 }
 
 /// The schedule a brand names, among the environment's.

@@ -2,7 +2,7 @@
 //! each brand's current plugin, the inbox and the audit trail. Built once by
 //! [`Gateway::start`]; the HTTP server and the workers hold an `Arc` of it.
 
-mod accounts;
+pub mod accounts;
 mod brands;
 mod environments;
 mod quarantine;

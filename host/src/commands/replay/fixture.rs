@@ -36,6 +36,16 @@ pub struct Fixture {
     /// outage.
     #[serde(default)]
     pub http: Vec<crate::capabilities::http::Recorded>,
+    /// The account's custom ticket fields (`GET /api/v2/ticket_fields`'s
+    /// `ticket_fields`), for a brand with `[fields]`: the plugin reads and sets them as in
+    /// a real run.
+    #[serde(default)]
+    pub ticket_fields: Vec<crate::zendesk::account::TicketField>,
+    /// The account's business hours schedules (`GET /api/v2/business_hours/schedules`'s
+    /// `schedules`), for a brand with a `schedule`: open or closed at the time of the
+    /// replay.
+    #[serde(default)]
+    pub schedules: Vec<crate::zendesk::account::Schedule>,
 }
 
 /// The seat of a fixture.

@@ -97,9 +97,37 @@ impl Replayer {
             fixture.users.clone(),
         );
         let recorded = Some(Arc::new(fixture.http.clone()));
+        let account = self.account(fixture.ticket_fields.clone(), &fixture.schedules)?;
         Ok(self
-            .run(fixture.ticket.id, client, seat, reads, "fixture", recorded)
+            .run(
+                fixture.ticket.id,
+                ReplayInputs {
+                    client,
+                    seat,
+                    reads,
+                    environment: "fixture".into(),
+                    recorded,
+                    account,
+                },
+            )
             .await)
+    }
+
+    /// What the brand's plugin may use of an account with these fields and schedules,
+    /// resolved as the gateway does at start (an unknown field or schedule is an error
+    /// naming the key).
+    fn account(
+        &self,
+        fields: Vec<crate::zendesk::account::TicketField>,
+        schedules: &[crate::zendesk::account::Schedule],
+    ) -> anyhow::Result<Arc<crate::capabilities::BrandAccount>> {
+        let catalog = Arc::new(crate::capabilities::fields::FieldCatalog::new(
+            fields,
+            Vec::new(),
+        ));
+        crate::gateway::accounts::brand_account(&self.brand, catalog, schedules)
+            .map(Arc::new)
+            .map_err(|e| anyhow::anyhow!("brand {}: {e}", self.brand.name))
     }
 
     /// Runs the plugin on a live ticket of an environment: reads from Zendesk, commits
@@ -112,27 +140,42 @@ impl Replayer {
         let metrics = Arc::new(crate::telemetry::metrics::Metrics::default());
         let client = ZendeskClient::new(environment, ClientOptions::default(), metrics)?;
         let seat = crate::gateway::identify_seat(environment, &client).await?;
+        // The account's fields and schedules, read only when the brand uses them.
+        let fields = if self.brand.fields.is_empty() {
+            Vec::new()
+        } else {
+            client.ticket_fields().await?
+        };
+        let schedules = if self.brand.schedule.is_some() {
+            client.schedules().await?
+        } else {
+            Vec::new()
+        };
+        let account = self.account(fields, &schedules)?;
         Ok(self
             .run(
                 ticket_id,
-                client,
-                seat,
-                ReadCache::default(),
-                &environment.name,
-                None,
+                ReplayInputs {
+                    client,
+                    seat,
+                    reads: ReadCache::default(),
+                    environment: environment.name.clone(),
+                    recorded: None,
+                    account,
+                },
             )
             .await)
     }
 
-    async fn run(
-        &self,
-        ticket_id: u64,
-        client: ZendeskClient,
-        seat: Seat,
-        mut reads: ReadCache,
-        environment: &str,
-        recorded: Option<Arc<Vec<crate::capabilities::http::Recorded>>>,
-    ) -> ReplayReport {
+    async fn run(&self, ticket_id: u64, inputs: ReplayInputs) -> ReplayReport {
+        let ReplayInputs {
+            client,
+            seat,
+            mut reads,
+            environment,
+            recorded,
+            account,
+        } = inputs;
         // The gateway's own guards come first, as in a real run: a ticket the gateway
         // would skip is reported skipped, whatever the plugin would have done.
         let guard = match reads.comments(&client, ticket_id).await {
@@ -160,13 +203,14 @@ impl Replayer {
             self.capabilities.clone(),
         );
         context.reads = reads;
+        context.account = account;
         // A fixture's requests are answered from its recordings (nothing is sent), under
         // the brand's mode as in a real run; a live ticket's replay reaches the brand's
         // systems with GET and HEAD only, whatever the brand's mode.
         context.http.listening = recorded.is_none() || self.mode != Mode::Live;
         context.http.recorded = recorded;
         let request = RunRequest {
-            environment: environment.to_string(),
+            environment,
             endpoint: "replay".into(),
             mode: self.mode,
         };
@@ -186,6 +230,18 @@ impl Replayer {
             elapsed_ms: result.elapsed.as_millis() as u64,
         }
     }
+}
+
+/// What one replay runs on: where reads come from, the seat, the environment's name,
+/// recorded answers of the brand's systems (a fixture's) and the account's fields and
+/// hours.
+struct ReplayInputs {
+    client: ZendeskClient,
+    seat: Seat,
+    reads: ReadCache,
+    environment: String,
+    recorded: Option<Arc<Vec<crate::capabilities::http::Recorded>>>,
+    account: Arc<crate::capabilities::BrandAccount>,
 }
 
 /// `zendesk-gateway replay`: runs the brand's plugin on fixtures or a live ticket and
