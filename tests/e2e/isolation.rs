@@ -125,25 +125,30 @@ impl Proc {
         sent.elapsed()
     }
 
+    /// Every audit record of `ticket`, retries included, as `/admin/audit` lists them.
+    pub async fn records(&self, ticket: u64) -> Vec<serde_json::Value> {
+        let body: serde_json::Value = self
+            .http
+            .get(format!("{}/admin/audit?ticket={ticket}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["records"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Waits until `ticket` has a finished run in the audit trail; returns the first.
     pub async fn wait_run(&self, ticket: u64) -> Run {
         let started = Instant::now();
         loop {
-            let body: serde_json::Value = self
-                .http
-                .get(format!("{}/admin/audit?ticket={ticket}", self.url))
-                .bearer_auth(ADMIN_TOKEN)
-                .timeout(Duration::from_secs(60))
-                .send()
+            let runs: Vec<Run> = self
+                .records(ticket)
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let runs: Vec<Run> = body["records"]
-                .as_array()
-                .into_iter()
-                .flatten()
+                .iter()
                 .filter(|r| r["outcome"] != "retry")
                 .map(|r| Run {
                     outcome: r["outcome"].as_str().unwrap_or("").to_string(),
@@ -527,22 +532,6 @@ async fn a_prompt_bomb_is_refused_before_sending_and_calls_are_capped() {
     );
 }
 
-/// Every audit record of `ticket`, retries included.
-async fn all_records(h: &Proc, ticket: u64) -> Vec<serde_json::Value> {
-    let body: serde_json::Value = h
-        .http
-        .get(format!("{}/admin/audit?ticket={ticket}", h.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .timeout(Duration::from_secs(60))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["records"].as_array().cloned().unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_queued_behind_other_brands_computing_is_retried_not_blamed() {
     // As many long computing runs as the gateway has heavy-compute slots hold them all
@@ -590,7 +579,7 @@ async fn a_run_queued_behind_other_brands_computing_is_retried_not_blamed() {
         "the victim did its own work in the end: {run:?}"
     );
     assert!(run.reason.contains("computed for"), "{run:?}");
-    let records = all_records(&h, victim).await;
+    let records = h.records(victim).await;
     let retried: Vec<&serde_json::Value> =
         records.iter().filter(|r| r["outcome"] == "retry").collect();
     assert!(
