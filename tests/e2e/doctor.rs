@@ -65,38 +65,14 @@ async fn doctor_finds_each_problem_and_fix_repairs_what_the_api_can() {
         },
         ..sim_config()
     };
-    let mut brand = BrandSpec::new("triage", artifacts::TRIAGE_PATH, TRIAGE_TOKEN);
-    brand.endpoint_extra =
-        "signing_secret_file = \"triage.signing-secret\"\nzendesk_brand = \"Example Support\""
-            .into();
-    let mut h = Harness::custom(sim, vec![brand], |t| {
-        let data = t
-            .lines()
-            .find(|l| l.starts_with("data_dir"))
-            .and_then(|l| l.split('"').nth(1))
-            .unwrap()
-            .to_string();
-        std::fs::write(
-            Path::new(&data).join("triage.signing-secret"),
-            "placeholder-until-setup",
-        )
-        .unwrap();
-        t
-    })
+    let (mut h, config_path) = harness_for_doctor(
+        sim,
+        "",
+        "signing_secret_file = \"triage.signing-secret\"",
+        6000,
+    )
     .await;
     let public = h.gw().url();
-    let config_path = h.dir.join("gateway.toml");
-    let text = h
-        .config_text
-        .replace(
-            "requests_per_minute = 6000",
-            &format!("requests_per_minute = 6000\npublic_base_url = \"{public}\""),
-        )
-        .replace(
-            "sweep_every_secs = 0",
-            &format!("sweep_every_secs = 0\n{ZENDESK_ADMIN}"),
-        );
-    std::fs::write(&config_path, &text).unwrap();
     let report = setup(
         &load(&config_path),
         &SetupOptions {
@@ -121,7 +97,9 @@ async fn doctor_finds_each_problem_and_fix_repairs_what_the_api_can() {
         detail.contains("above the account's limit of 700"),
         "{detail}"
     );
-    let text = text.replace("requests_per_minute = 6000", "requests_per_minute = 600");
+    let text = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("requests_per_minute = 6000", "requests_per_minute = 600");
     let config_path = config_path.with_file_name("doctor.toml");
     std::fs::write(&config_path, &text).unwrap();
     let wait_healthy_except = |allowed: &'static [&'static str]| {
@@ -301,6 +279,7 @@ async fn harness_for_doctor(
     sim: SimulatorConfig,
     brand_extra: &str,
     endpoint_extra: &str,
+    requests_per_minute: u32,
 ) -> (Harness, std::path::PathBuf) {
     let mut brand = BrandSpec::new("triage", artifacts::TRIAGE_PATH, TRIAGE_TOKEN);
     brand.extra = brand_extra.to_string();
@@ -327,7 +306,7 @@ async fn harness_for_doctor(
         .config_text
         .replace(
             "requests_per_minute = 6000",
-            &format!("requests_per_minute = 600\npublic_base_url = \"{public}\""),
+            &format!("requests_per_minute = {requests_per_minute}\npublic_base_url = \"{public}\""),
         )
         .replace(
             "sweep_every_secs = 0",
@@ -401,6 +380,7 @@ async fn doctor_fails_a_group_the_seats_role_cannot_update_and_setup_fix_repairs
         sim,
         "allowed_groups = [10, 12]",
         "signing_secret_file = \"triage.signing-secret\"",
+        600,
     )
     .await;
     // The fake refuses the seat's updates in that group, as Zendesk does.
@@ -466,6 +446,7 @@ async fn doctor_shows_trigger_usage_and_warns_when_trigger_and_webhook_disagree(
         sim_config(),
         "",
         "signing_secret_file = \"triage.signing-secret\"",
+        600,
     )
     .await;
     let report = setup(
@@ -577,8 +558,13 @@ async fn doctor_fix_moves_a_stale_signing_secret_env_into_a_watched_file() {
     // The variable is read by the gateway at start and by doctor, which inherits it.
     const VAR: &str = "DOCTOR_E2E_TRIAGE_SIGNING_SECRET";
     std::env::set_var(VAR, "stale-secret-from-an-old-webhook");
-    let (mut h, config) =
-        harness_for_doctor(sim_config(), "", &format!("signing_secret_env = \"{VAR}\"")).await;
+    let (mut h, config) = harness_for_doctor(
+        sim_config(),
+        "",
+        &format!("signing_secret_env = \"{VAR}\""),
+        600,
+    )
+    .await;
     let report = setup(
         &load(&config),
         &SetupOptions {
